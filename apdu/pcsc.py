@@ -1,0 +1,496 @@
+"""PC/SC transport and reader monitoring over pyscard's low-level API.
+
+This is the only module of the project that imports pyscard (``smartcard``);
+pyscard is pinned ``>=2.2,<2.4`` in pyproject.toml.  PC/SC return codes are
+mapped to project exceptions by ``apdu/data/pcsc_errors.toml``.
+
+- :class:`PcscTransport` implements :class:`apdu.transport.Transport`:
+  SCardConnect (shared, T=0 or T=1 as the reader negotiates), SCardTransmit
+  with the PCI of the active protocol, SCardBeginTransaction /
+  SCardEndTransaction for exclusive access, SCardReconnect, SCardStatus and
+  SCardDisconnect (resetting the card by default so that a verified PIN or an
+  authentication does not outlive the session).
+- :func:`list_readers`, :func:`reader_states`, :func:`wait_for_change` and
+  :func:`cancel` use a shared monitoring context that is re-established
+  after ``SCARD_E_NO_SERVICE`` / ``SCARD_E_SERVICE_STOPPED``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Literal, Self, TypeVar
+
+from smartcard import scard  # type: ignore[import-untyped]
+
+from apdu import errors
+from apdu._tables import load_table
+from apdu.errors import (
+    NoCardError,
+    PcscUnavailableError,
+    SscardError,
+    TransportError,
+)
+from apdu.transport import ProtocolName
+
+__all__ = [
+    "PNP_NOTIFICATION",
+    "PcscTransport",
+    "ReaderState",
+    "StatusChange",
+    "cancel",
+    "error_for_pcsc",
+    "list_readers",
+    "reader_states",
+    "wait_for_change",
+]
+
+PNP_NOTIFICATION = "\\\\?PnP?\\Notification"
+INFINITE = 0xFFFFFFFF
+Disposition = Literal["leave", "reset", "unpower"]
+
+_DISPOSITIONS: dict[str, int] = {
+    "leave": scard.SCARD_LEAVE_CARD,
+    "reset": scard.SCARD_RESET_CARD,
+    "unpower": scard.SCARD_UNPOWER_CARD,
+}
+
+T = TypeVar("T")
+
+
+def _u32(hresult: int) -> int:
+    return hresult & 0xFFFFFFFF
+
+
+@cache
+def _error_table() -> dict[int, tuple[str, dict[str, Any]]]:
+    table: dict[str, dict[str, Any]] = load_table("pcsc_errors")["errors"]
+    out: dict[int, tuple[str, dict[str, Any]]] = {}
+    for name, row in table.items():
+        code = getattr(scard, name, None)
+        if code is not None:
+            out[_u32(code)] = (name, row)
+    return out
+
+
+def _is_service_error(hresult: int) -> bool:
+    entry = _error_table().get(_u32(hresult))
+    return bool(entry and entry[1].get("service"))
+
+
+def error_for_pcsc(hresult: int, what: str, *, session: bool = False) -> SscardError:
+    """The project exception for a PC/SC return code (``what``: the operation
+    and reader, for the message)."""
+    code = _u32(hresult)
+    entry = _error_table().get(code)
+    try:
+        text = scard.SCardGetErrorMessage(hresult)
+    except Exception:  # noqa: BLE001 - pyscard may not know the code; the hex is enough
+        text = ""
+    message = f"{what}: PC/SC {code:08X}" + (f" ({text})" if text else "")
+    if entry is None:
+        return TransportError(message)
+    name, row = entry
+    class_name = row.get("session", row["class"]) if session else row["class"]
+    klass = getattr(errors, class_name)
+    message = f"{what}: {name}" + (f" ({text})" if text else "")
+    exc: SscardError = klass(message)
+    return exc
+
+
+# -- shared monitoring context -----------------------------------------------------
+
+
+class _Context:
+    """A PC/SC context, re-established after the service went away."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._handle: int | None = None
+
+    def get(self) -> int:
+        with self._lock:
+            if self._handle is None:
+                hresult, handle = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+                if hresult != scard.SCARD_S_SUCCESS:
+                    raise PcscUnavailableError(
+                        f"SCardEstablishContext: PC/SC {_u32(hresult):08X} (is pcscd running?)"
+                    )
+                self._handle = int(handle)
+            return self._handle
+
+    def invalidate(self) -> None:
+        with self._lock:
+            handle, self._handle = self._handle, None
+        if handle is not None:
+            # The service may be gone already; a failed release is harmless.
+            with contextlib.suppress(Exception):
+                scard.SCardReleaseContext(handle)
+
+    def call(self, fn: Callable[[int], tuple[int, T]], what: str) -> tuple[int, T]:
+        """Run ``fn(context)``; on a service error re-establish once and retry."""
+        for attempt in (1, 2):
+            hresult, value = fn(self.get())
+            if _is_service_error(hresult) or _u32(hresult) == _u32(
+                scard.SCARD_E_INVALID_HANDLE
+            ):
+                self.invalidate()
+                if attempt == 1:
+                    continue
+                raise PcscUnavailableError(
+                    f"{what}: the PC/SC service is not available"
+                )
+            return hresult, value
+        raise PcscUnavailableError(f"{what}: the PC/SC service is not available")
+
+
+# pcsc-lite holds a context's lock for the whole of a blocking
+# SCardGetStatusChange, so waiting for events uses its own context; short
+# queries (list_readers, reader_states) use another and never block behind it.
+_monitor = _Context()
+_query = _Context()
+
+
+def list_readers() -> list[str]:
+    """Reader names; an empty list when none is attached.  Raises
+    :class:`PcscUnavailableError` when pcscd is not running."""
+
+    def run(ctx: int) -> tuple[int, list[str]]:
+        hresult, readers = scard.SCardListReaders(ctx, [])
+        return hresult, list(readers or [])
+
+    hresult, readers = _query.call(run, "SCardListReaders")
+    if _u32(hresult) == _u32(scard.SCARD_E_NO_READERS_AVAILABLE):
+        return []
+    if hresult != scard.SCARD_S_SUCCESS:
+        raise error_for_pcsc(hresult, "SCardListReaders")
+    return readers
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderState:
+    """One reader's state from SCardGetStatusChange (``event_state`` raw)."""
+
+    name: str
+    event_state: int
+    atr: bytes | None
+
+    @property
+    def present(self) -> bool:
+        return bool(self.event_state & scard.SCARD_STATE_PRESENT)
+
+    @property
+    def empty(self) -> bool:
+        return bool(self.event_state & scard.SCARD_STATE_EMPTY)
+
+    @property
+    def mute(self) -> bool:
+        return bool(self.event_state & scard.SCARD_STATE_MUTE)
+
+    @property
+    def unpowered(self) -> bool:
+        return bool(self.event_state & scard.SCARD_STATE_UNPOWERED)
+
+    @property
+    def exclusive(self) -> bool:
+        return bool(self.event_state & scard.SCARD_STATE_EXCLUSIVE)
+
+    @property
+    def in_use(self) -> bool:
+        return bool(self.event_state & scard.SCARD_STATE_INUSE)
+
+    @property
+    def unavailable(self) -> bool:
+        return bool(
+            self.event_state
+            & (scard.SCARD_STATE_UNAVAILABLE | scard.SCARD_STATE_UNKNOWN)
+        )
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.event_state & scard.SCARD_STATE_CHANGED)
+
+    @property
+    def known_state(self) -> int:
+        """The value to pass back as the current state (CHANGED cleared)."""
+        return int(self.event_state & ~scard.SCARD_STATE_CHANGED)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """Result of :func:`wait_for_change`."""
+
+    states: list[ReaderState]
+    readers_changed: bool
+    pnp_state: int
+
+
+def _status_change(
+    requests: list[tuple[str, int]], timeout_ms: int, context: _Context
+) -> tuple[int, list[tuple[str, int, list[int]]]]:
+    def run(ctx: int) -> tuple[int, list[tuple[str, int, list[int]]]]:
+        hresult, states = scard.SCardGetStatusChange(ctx, timeout_ms, requests)
+        return hresult, list(states or [])
+
+    return context.call(run, "SCardGetStatusChange")
+
+
+def _to_state(item: tuple[str, int, list[int]]) -> ReaderState:
+    name, event_state, atr = item
+    return ReaderState(
+        name=name, event_state=event_state, atr=bytes(atr) if atr else None
+    )
+
+
+def reader_states(
+    readers: Sequence[str] | None = None, timeout_ms: int = 0
+) -> list[ReaderState]:
+    """Current state of ``readers`` (all readers when None)."""
+    names = list(readers) if readers is not None else list_readers()
+    if not names:
+        return []
+    hresult, states = _status_change(
+        [(n, scard.SCARD_STATE_UNAWARE) for n in names], timeout_ms, _query
+    )
+    if hresult != scard.SCARD_S_SUCCESS:
+        raise error_for_pcsc(hresult, "SCardGetStatusChange")
+    return [_to_state(s) for s in states]
+
+
+def wait_for_change(
+    known_states: Sequence[ReaderState], timeout_ms: int, *, pnp_state: int = 0
+) -> StatusChange | None:
+    """Block until a reader in ``known_states`` changes (card inserted or
+    removed, reader gone) or a reader is attached/detached (watched through
+    ``\\\\?PnP?\\Notification``).  Returns None on timeout or :func:`cancel`.
+    Pass the returned ``pnp_state`` back in the next call."""
+    requests = [(s.name, s.known_state) for s in known_states]
+    requests.append((PNP_NOTIFICATION, pnp_state))
+    timeout = INFINITE if timeout_ms < 0 else timeout_ms
+    hresult, states = _status_change(requests, timeout, _monitor)
+    code = _u32(hresult)
+    if code in (_u32(scard.SCARD_E_TIMEOUT), _u32(scard.SCARD_E_CANCELLED)):
+        return None
+    if hresult != scard.SCARD_S_SUCCESS:
+        raise error_for_pcsc(hresult, "SCardGetStatusChange")
+    readers = [_to_state(s) for s in states if s[0] != PNP_NOTIFICATION]
+    pnp = next((s for s in states if s[0] == PNP_NOTIFICATION), None)
+    pnp_event = pnp[1] if pnp is not None else pnp_state
+    readers_changed = bool(pnp is not None and pnp[1] & scard.SCARD_STATE_CHANGED)
+    return StatusChange(
+        states=readers,
+        readers_changed=readers_changed,
+        pnp_state=pnp_event & ~scard.SCARD_STATE_CHANGED,
+    )
+
+
+def cancel() -> None:
+    """Wake up a blocked :func:`wait_for_change` (SCardCancel)."""
+    try:
+        ctx = _monitor.get()
+    except PcscUnavailableError:
+        return
+    scard.SCardCancel(ctx)
+
+
+# -- transport ------------------------------------------------------------------------
+
+
+_PROTOCOLS: dict[int, ProtocolName] = {
+    scard.SCARD_PROTOCOL_T0: "T0",
+    scard.SCARD_PROTOCOL_T1: "T1",
+}
+_PCI: dict[ProtocolName, int] = {"T0": scard.SCARD_PCI_T0, "T1": scard.SCARD_PCI_T1}
+
+
+class PcscTransport:
+    """A card in one PC/SC reader (shared mode, T=0 or T=1)."""
+
+    def __init__(self, reader_name: str, *, dispose: Disposition = "reset") -> None:
+        if dispose not in _DISPOSITIONS:
+            raise errors.InvalidInput(
+                f"dispose must be one of {', '.join(_DISPOSITIONS)}", kind="parameter"
+            )
+        self._reader = reader_name
+        self._dispose = _DISPOSITIONS[dispose]
+        self._context = _Context()
+        self._card: int | None = None
+        self._protocol: ProtocolName | None = None
+        self._atr: bytes | None = None
+        self._lock = threading.RLock()
+        self._transaction_depth = 0
+
+    # -- properties --------------------------------------------------------
+
+    @property
+    def reader(self) -> str:
+        return self._reader
+
+    @property
+    def connected(self) -> bool:
+        return self._card is not None
+
+    @property
+    def atr(self) -> bytes:
+        if self._atr is None:
+            raise NoCardError(f"{self._reader}: not connected")
+        return self._atr
+
+    @property
+    def protocol(self) -> ProtocolName:
+        if self._protocol is None:
+            raise NoCardError(f"{self._reader}: not connected")
+        return self._protocol
+
+    # -- connection ----------------------------------------------------------
+
+    def connect(self) -> None:
+        with self._lock:
+            if self._card is not None:
+                return
+            protocols = scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1
+
+            def run(ctx: int) -> tuple[int, tuple[int, int]]:
+                hresult, card, active = scard.SCardConnect(
+                    ctx, self._reader, scard.SCARD_SHARE_SHARED, protocols
+                )
+                return hresult, (card, active)
+
+            hresult, (card, active) = self._context.call(
+                run, f"SCardConnect({self._reader})"
+            )
+            if hresult != scard.SCARD_S_SUCCESS:
+                raise error_for_pcsc(hresult, f"SCardConnect({self._reader})")
+            self._card = card
+            self._set_protocol(active)
+            try:
+                self._refresh_atr()
+            except SscardError:
+                self._drop()
+                raise
+
+    def _set_protocol(self, active: int) -> None:
+        name = _PROTOCOLS.get(active)
+        if name is None:
+            self._drop()
+            raise TransportError(
+                f"{self._reader}: unsupported protocol {active:#x} (only T=0/T=1)"
+            )
+        self._protocol = name
+
+    def _refresh_atr(self) -> None:
+        card = self._require_card()
+        hresult, _reader, _state, active, atr = scard.SCardStatus(card)
+        if hresult != scard.SCARD_S_SUCCESS:
+            raise self._session_error(hresult, "SCardStatus")
+        self._set_protocol(active)
+        self._atr = bytes(atr)
+
+    def status(self) -> tuple[int, bytes]:
+        """SCardStatus: ``(state bits, ATR)`` of the connected card."""
+        with self._lock:
+            card = self._require_card()
+            hresult, _reader, state, _active, atr = scard.SCardStatus(card)
+            if hresult != scard.SCARD_S_SUCCESS:
+                raise self._session_error(hresult, "SCardStatus")
+            return state, bytes(atr)
+
+    def disconnect(self) -> None:
+        with self._lock:
+            card = self._card
+            self._drop()
+            if card is not None:
+                scard.SCardDisconnect(card, self._dispose)
+            self._context.invalidate()
+
+    def _drop(self) -> None:
+        self._card = None
+        self._protocol = None
+        self._atr = None
+        self._transaction_depth = 0
+
+    def reconnect(self, reset: bool = False) -> None:
+        with self._lock:
+            if self._card is None:
+                self.connect()
+                if reset:
+                    self.reconnect(reset=True)
+                return
+            protocols = scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1
+            init = scard.SCARD_RESET_CARD if reset else scard.SCARD_LEAVE_CARD
+            hresult, active = scard.SCardReconnect(
+                self._card, scard.SCARD_SHARE_SHARED, protocols, init
+            )
+            if hresult != scard.SCARD_S_SUCCESS:
+                exc = self._session_error(hresult, "SCardReconnect")
+                if not isinstance(exc, errors.CardResetError):
+                    raise exc
+                hresult, active = scard.SCardReconnect(
+                    self._card, scard.SCARD_SHARE_SHARED, protocols, init
+                )
+                if hresult != scard.SCARD_S_SUCCESS:
+                    raise self._session_error(hresult, "SCardReconnect")
+            self._set_protocol(active)
+            self._refresh_atr()
+
+    def _require_card(self) -> int:
+        if self._card is None:
+            raise NoCardError(f"{self._reader}: not connected")
+        return self._card
+
+    def _session_error(self, hresult: int, what: str) -> SscardError:
+        exc = error_for_pcsc(hresult, f"{what}({self._reader})", session=True)
+        if isinstance(
+            exc, (NoCardError, PcscUnavailableError, errors.ReaderNotFoundError)
+        ):
+            card = self._card
+            self._drop()
+            if card is not None:
+                scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)
+            if isinstance(exc, PcscUnavailableError):
+                self._context.invalidate()
+        return exc
+
+    # -- data ---------------------------------------------------------------------
+
+    def transmit(self, apdu: bytes) -> bytes:
+        with self._lock:
+            card = self._require_card()
+            assert self._protocol is not None
+            hresult, response = scard.SCardTransmit(
+                card, _PCI[self._protocol], list(bytes(apdu))
+            )
+            if hresult != scard.SCARD_S_SUCCESS:
+                raise self._session_error(hresult, "SCardTransmit")
+            return bytes(response)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            card = self._require_card()
+            if self._transaction_depth == 0:
+                hresult = scard.SCardBeginTransaction(card)
+                if hresult != scard.SCARD_S_SUCCESS:
+                    raise self._session_error(hresult, "SCardBeginTransaction")
+            self._transaction_depth += 1
+            try:
+                yield
+            finally:
+                self._transaction_depth -= 1
+                if self._transaction_depth == 0 and self._card is not None:
+                    scard.SCardEndTransaction(self._card, scard.SCARD_LEAVE_CARD)
+
+    def __enter__(self) -> Self:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.disconnect()
+
+    def __repr__(self) -> str:
+        state = f"{self._protocol}" if self._card is not None else "disconnected"
+        return f"PcscTransport({self._reader!r}, {state})"
