@@ -1,0 +1,1 @@
+"""sscard emulator: the virtual card OS and PSAM, attached to vsmartcard vpcd slots."""

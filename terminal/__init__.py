@@ -1,0 +1,1 @@
+"""sscard terminal layer: readers, card sessions, flows, key sources, registry, CLI."""

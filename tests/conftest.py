@@ -1,0 +1,53 @@
+"""Project-wide fixtures.
+
+``pcsc_stack`` (session scope) is the real PC/SC stack: a running ``pcscd``
+with the vsmartcard vpcd readers.  If no pcscd runs, the fixture starts one
+with our 16-slot vpcd configuration and stops it at the end of the session;
+a pcscd that was already running (a system one, or ``scripts/pcscd-up``) is
+used and left alone.
+
+vpcd slot N is TCP 35963 + N.  Each test area owns a disjoint range of slots
+so areas never disturb each other's virtual cards, even when several pytest
+runs share one pcscd:
+
+=================  ======
+area               slots
+=================  ======
+emulator_pcsc      0-3
+terminal           4-7
+cli                8-11
+service            12-13
+apdu live, bench  14-15
+foundation         15 (and 12 briefly)
+=================  ======
+
+Use ``pcsc_stack.reader_for_slot(n)`` for the PC/SC reader name and
+``pcsc_stack.port_for_slot(n)`` for the TCP port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from emulator.stack import PcscStack
+
+SLOT_RANGES: dict[str, range] = {
+    "emulator_pcsc": range(0, 4),
+    "terminal": range(4, 8),
+    "cli": range(8, 12),
+    "service": range(12, 14),
+    "apdu_live": range(14, 16),
+    "foundation": range(15, 16),
+}
+
+
+@pytest.fixture(scope="session")
+def pcsc_stack() -> Iterator[PcscStack]:
+    stack = PcscStack(min_slots=16)
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
