@@ -172,6 +172,7 @@ class PcscStack:
         self._list = lister or _default_lister
         self.sock_path = sock_path
         self.started = False
+        self.detached = False
         self._process: subprocess.Popen[bytes] | None = None
         self._pid: int | None = None
         self._slots: dict[int, str] = {}
@@ -235,6 +236,8 @@ class PcscStack:
             )
         if not pcscd_running(self.sock_path):
             self._spawn()
+        elif not self.detached:
+            self._adopt_orphan()
         self._slots = self._wait_for_readers()
         return self
 
@@ -291,9 +294,7 @@ class PcscStack:
             log_file.close()
         self._pid = self._process.pid
         self.started = True
-        self.owner_path.write_text(
-            json.dumps({"pid": self._pid, "conf_dir": str(self.conf_dir)}), encoding="utf-8"
-        )
+        self._write_owner()
         log.info("started pcscd pid %d (log %s)", self._pid, self.log_path)
 
     def _driver_copies(self) -> tuple[Path, ...]:
@@ -341,6 +342,40 @@ class PcscStack:
                 )
             time.sleep(delay)
             delay = min(delay * 2, 0.2)
+
+    def _adopt_orphan(self) -> None:
+        """Take over a pcscd that an earlier, killed test run started and left behind.
+
+        Its owner record says it was not started detached (by ``pcscd-up``),
+        so nobody else will stop it; this stack stops it at the end instead.
+        """
+        pid = self._owned_pid()
+        record = self._owner_record()
+        if pid is None or record.get("detached", True):
+            return
+        starter = record.get("starter")
+        if isinstance(starter, int) and Path(f"/proc/{starter}").exists() and not _is_zombie(starter):
+            return  # the run that started it is still going and will stop it
+        log.info("adopting pcscd pid %d left behind by an interrupted run", pid)
+        self._pid = pid
+        self.started = True
+        self._write_owner()
+
+    def _owner_record(self) -> dict[str, object]:
+        try:
+            record = json.loads(self.owner_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return record if isinstance(record, dict) else {}
+
+    def _write_owner(self) -> None:
+        record = {
+            "pid": self._pid,
+            "conf_dir": str(self.conf_dir),
+            "detached": self.detached,
+            "starter": os.getpid(),
+        }
+        self.owner_path.write_text(json.dumps(record), encoding="utf-8")
 
     def _owned_pid(self) -> int | None:
         try:
@@ -406,6 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deadline", type=float, default=20.0)
     args = parser.parse_args(argv)
     stack = PcscStack(min_slots=args.min_slots, deadline=args.deadline)
+    stack.detached = args.action == "up"
     if args.action == "down":
         owned = stack.stop_detached()
         print("pcscd stopped" if owned else "no pcscd of ours was running; nothing stopped")

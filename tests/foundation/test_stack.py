@@ -167,3 +167,44 @@ def test_each_entry_after_the_first_loads_its_own_driver_copy(tmp_path: Path) ->
     assert len(set(paths)) == len(OWN_ENTRIES)
     assert all(p.read_bytes() == paths[0].read_bytes() for p in paths)
     assert stack._driver_copies() == paths
+
+
+def _record(stack: PcscStack, **fields: object) -> None:
+    import json
+
+    stack.run_dir.mkdir(parents=True, exist_ok=True)
+    stack.owner_path.write_text(json.dumps(fields), encoding="utf-8")
+
+
+def test_orphan_of_a_dead_run_is_adopted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stack = PcscStack(tmp_path)
+    monkeypatch.setattr(stack, "_owned_pid", lambda: 4242)
+    _record(stack, pid=4242, conf_dir=str(stack.conf_dir), detached=False, starter=dead.pid)
+    stack._adopt_orphan()
+    assert stack.started and stack._pid == 4242
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"detached": True},  # scripts/pcscd-up owns it
+        {"detached": False, "starter": None},  # starter filled in below: a live run
+        {},  # record from an older version: leave alone
+    ],
+)
+def test_pcscd_of_a_live_run_or_detached_is_not_adopted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fields: dict[str, object]
+) -> None:
+    import os
+
+    stack = PcscStack(tmp_path)
+    monkeypatch.setattr(stack, "_owned_pid", lambda: 4242)
+    if "starter" in fields:
+        fields = {**fields, "starter": os.getpid()}
+    _record(stack, pid=4242, conf_dir=str(stack.conf_dir), **fields)
+    stack._adopt_orphan()
+    assert not stack.started
