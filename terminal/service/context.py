@@ -1,0 +1,84 @@
+"""Everything one running service shares: configuration, token, readers,
+events, the card queue, key source, journal, PIN desk and PIN page."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from terminal.journal_hook import JournalHook
+from terminal.service.backend import CardBackend, PcscBackend
+from terminal.service.cards import CardRunner
+from terminal.service.config import ServiceConfig
+from terminal.service.events import EventHub
+from terminal.service.keysources import KeySourceProvider, load_trust_anchors, open_journal
+from terminal.service.opqueue import CardQueue
+from terminal.service.pinentry import AutoPinEntry, PinDesk, PinEntryProvider, PinPadEntry, PinPageEntry
+from terminal.service.pinpage import PinPageBroker
+from terminal.service.ratelimit import PinRateLimiter
+from terminal.service.tokens import AccessToken, load_or_create_token
+
+__all__ = ["ServiceContext"]
+
+
+@dataclass
+class ServiceContext:
+    config: ServiceConfig
+    backend: CardBackend
+    token: AccessToken
+    hub: EventHub
+    queue: CardQueue
+    keys: KeySourceProvider
+    journal: JournalHook
+    runner: CardRunner
+    broker: PinPageBroker
+    desk: PinDesk
+    started: float
+
+    @classmethod
+    def build(
+        cls,
+        config: ServiceConfig,
+        *,
+        backend: CardBackend | None = None,
+        pin_provider: PinEntryProvider | None = None,
+        token: AccessToken | None = None,
+        journal: JournalHook | None = None,
+    ) -> ServiceContext:
+        """Wire the service from its configuration; tests pass their own backend,
+        PIN provider, token or journal."""
+        backend = backend if backend is not None else PcscBackend()
+        token = token if token is not None else load_or_create_token(config.token_file)
+        hub = EventHub()
+        queue = CardQueue()
+        keys = KeySourceProvider(config, backend)
+        journal = journal if journal is not None else open_journal(config)
+        anchors = load_trust_anchors(config.trust_anchors)
+        runner = CardRunner(config, backend, hub, queue, keys, journal, anchors)
+        broker = PinPageBroker(hub)
+        if pin_provider is None:
+            page = PinPageEntry(broker, timeout=config.pin_entry_timeout_seconds)
+            pinpad = PinPadEntry(backend, timeout=config.pin_entry_timeout_seconds)
+            pin_provider = {"page": page, "pinpad": pinpad}.get(config.pin_entry) or AutoPinEntry(pinpad, page)
+        limiter = PinRateLimiter(
+            attempts=config.pin_attempts_per_window,
+            window=config.pin_window_seconds,
+            failure_delay=config.pin_failure_delay_seconds,
+        )
+        return cls(
+            config=config,
+            backend=backend,
+            token=token,
+            hub=hub,
+            queue=queue,
+            keys=keys,
+            journal=journal,
+            runner=runner,
+            broker=broker,
+            desk=PinDesk(pin_provider, limiter),
+            started=time.time(),
+        )
+
+    def close(self) -> None:
+        self.backend.stop_watch()
+        self.keys.close()

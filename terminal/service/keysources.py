@@ -1,0 +1,141 @@
+"""The service's key source, journal and trust anchors, built from the configuration.
+
+:class:`KeySourceProvider` opens the configured key source lazily and keeps
+it: ``psam`` (the PSAM in its reader, re-opened after it was pulled),
+``dev_key_file`` and ``software_hsm`` (a development key file, never for
+production: the terminal logs and warns), or ``none``.  The national
+``*_HSM_Step`` functions never use it: they take the outside module's
+answers (:class:`terminal.keysource.HsmConversation`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+from apdu.errors import KeySourceError, SscardError
+from card_model.errors import CardModelError
+from sm_crypto.errors import CryptoError
+from sm_crypto.x509 import Sm2Certificate, load_pem_certificates
+from terminal.journal_hook import JournalHook, NullJournal
+from terminal.keysource.base import KeySource
+from terminal.service.backend import CardBackend
+from terminal.service.config import ServiceConfig
+from terminal.service.errors import ServiceConfigError
+
+__all__ = ["KeySourceProvider", "load_trust_anchors", "open_journal"]
+
+log = logging.getLogger("sscard.service.keys")
+
+
+class KeySourceProvider:
+    """See the module docstring."""
+
+    def __init__(self, config: ServiceConfig, backend: CardBackend) -> None:
+        self.kind = config.key_source
+        self._config = config
+        self._backend = backend
+        self._source: KeySource | None = None
+        self._lock = threading.Lock()
+        self.last_error: str | None = None
+
+    def get(self) -> KeySource | None:
+        """The key source, or None when it cannot be opened now (flows that need
+        a key then report the key source error, -2201 for a missing PSAM)."""
+        if self.kind == "none":
+            return None
+        with self._lock:
+            if self._source is None:
+                try:
+                    self._source = self._open()
+                    self.last_error = None
+                except SscardError as exc:
+                    self.last_error = exc.error_id
+                    log.info("key source %s not available: %s", self.kind, exc.error_id)
+                    return None
+            return self._source
+
+    def _open(self) -> KeySource:
+        if self.kind == "psam":
+            return self._backend.open_psam(self._config.psam_reader)
+        path = self._config.key_path
+        assert path is not None
+        from card_model.keys import IssuerKeySet
+        from terminal.keysource import DevKeyFileKeySource, HsmKeySource, SoftwareHsm
+
+        try:
+            if self.kind == "dev_key_file":
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    return DevKeyFileKeySource.load(path, terminal_number=self._config.terminal_number)
+            keys = IssuerKeySet.load(path)
+        except CardModelError as exc:
+            raise ServiceConfigError(f"key_source.path: {exc.error_id}") from None
+        log.error("key source software_hsm over a key file: development only, NOT FOR PRODUCTION")
+        return HsmKeySource(SoftwareHsm(keys), terminal_number=self._config.terminal_number)
+
+    def invalidate(self, exc: BaseException | None = None) -> None:
+        """Drop the open source (after a missing PSAM); the next :meth:`get` re-opens."""
+        if isinstance(exc, KeySourceError) and exc.kind not in ("no_psam", None):
+            return
+        with self._lock:
+            source, self._source = self._source, None
+        if source is not None:
+            try:
+                source.close()
+            except SscardError as err:
+                log.debug("closing the key source: %s", err.error_id)
+
+    @property
+    def terminal_number(self) -> str:
+        if self._config.terminal_number:
+            return self._config.terminal_number
+        source = self._source
+        return source.terminal_number if source is not None else ""
+
+    def status(self) -> dict[str, Any]:
+        source = self.get()
+        return {
+            "kind": self.kind,
+            "present": source is not None if self.kind != "none" else False,
+            "terminal_number": self.terminal_number,
+            "error": None if source is not None or self.kind == "none" else self.last_error,
+        }
+
+    def close(self) -> None:
+        self.invalidate()
+
+
+def open_journal(config: ServiceConfig) -> JournalHook:
+    """The journal hook of every card session (``journal.kind``)."""
+    if config.journal == "none":
+        return NullJournal()
+    from terminal.journal_hook import RegistryJournal
+    from terminal.registry import open_registry
+
+    try:
+        _registry, journal = open_registry()
+    except SscardError as exc:
+        raise ServiceConfigError(f"journal.kind registry: cannot open the registry ({exc.error_id})") from None
+    return RegistryJournal(journal, terminal=config.zdbm or "sscard-service", operator=config.operator)
+
+
+def load_trust_anchors(paths: tuple[Path, ...]) -> tuple[Sm2Certificate, ...]:
+    """CA certificates (PEM with one or more certificates, or DER) for card authenticity."""
+    anchors: list[Sm2Certificate] = []
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ServiceConfigError(f"terminal.trust_anchors: cannot read {path} ({exc.strerror})") from None
+        try:
+            if b"-----BEGIN" in data:
+                anchors.extend(load_pem_certificates(data))
+            else:
+                anchors.append(Sm2Certificate.from_der(data))
+        except (CryptoError, SscardError, ValueError) as exc:
+            raise ServiceConfigError(f"terminal.trust_anchors: {path} is not a certificate ({type(exc).__name__})") from None
+    return tuple(anchors)

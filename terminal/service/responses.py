@@ -1,0 +1,37 @@
+"""Errors as HTTP answers: the status of each error class (data/http_status.toml)
+and the JSON error body of the CLI/service contract (``error``, ``message``
+in Chinese, ``message_en``, ``national_code``, ``sw`` when a card answered)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.responses import JSONResponse
+
+from apdu.errors import SscardError
+from terminal.service._data import load_data
+from terminal.service.errors import PinRateLimited, Unauthorized
+
+__all__ = ["error_response", "http_status"]
+
+
+def http_status(exc: SscardError) -> int:
+    """The HTTP status for ``exc`` (most specific class first, ``Class.kind`` first)."""
+    table: dict[str, int] = load_data("http_status")["status"]
+    kind = getattr(exc, "kind", None)
+    for klass in type(exc).__mro__:
+        if kind is not None and f"{klass.__name__}.{kind}" in table:
+            return int(table[f"{klass.__name__}.{kind}"])
+        if klass.__name__ in table:
+            return int(table[klass.__name__])
+    return 500
+
+
+def error_response(exc: SscardError, *, status: int | None = None) -> JSONResponse:
+    headers: dict[str, str] = {}
+    if isinstance(exc, PinRateLimited):
+        headers["Retry-After"] = str(max(1, round(exc.retry_after + 0.49)))
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = 'Bearer realm="sscard"'
+    body: dict[str, Any] = exc.to_dict()
+    return JSONResponse(body, status_code=status or http_status(exc), headers=headers)

@@ -1,0 +1,160 @@
+"""Helpers of the terminal tests: wrapper cards, sessions, vpcd slots."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from apdu.errors import CardRemovedError
+from apdu.inprocess import InProcessTransport
+from apdu.pcsc import reader_states
+from card_model.demo import demo_ca, demo_card_image, demo_psam_image
+from card_model.image import CardImage
+from card_model.lifecycle import LifeCycle
+from emulator.card_os import CardOS
+from emulator.psam import PsamCard
+from emulator.vpcd import Tear, VirtualCard, VpcdLink
+from terminal.journal_hook import JournalHook, MemoryJournal
+from terminal.keysource import PsamKeySource
+from terminal.keysource.base import KeySource
+from terminal.session import CardSession
+
+FOREIGN_ATR = bytes.fromhex("3B8F8001804F0CA000000306030001000000006A")
+
+
+class ForeignCard:
+    """A card that is not a social security card: answers 6A82 to SELECT, 6D00 otherwise."""
+
+    def atr(self) -> bytes:
+        return FOREIGN_ATR
+
+    def power_on(self) -> None:
+        return None
+
+    def power_off(self) -> None:
+        return None
+
+    def reset(self) -> None:
+        return None
+
+    def process(self, apdu: bytes) -> bytes:
+        if apdu[1] == 0xA4:
+            return bytes.fromhex("6A82")
+        return bytes.fromhex("6D00")
+
+
+class TearingCard:
+    """Wraps a card; when armed, the next command with INS ``ins`` tears the card
+    out: executed first (``execute=True``, the card commits before answering) or
+    not at all.  In process the transport loses the card and CardRemovedError is
+    raised; over vpcd :class:`emulator.vpcd.Tear` closes the link."""
+
+    def __init__(self, card: VirtualCard, *, transport: InProcessTransport | None = None) -> None:
+        self.card = card
+        self.transport = transport
+        self.ins: int | None = None
+        self.execute = True
+        self.torn = False
+
+    def arm(self, ins: int, *, execute: bool = True) -> None:
+        self.ins, self.execute, self.torn = ins, execute, False
+
+    def atr(self) -> bytes:
+        return self.card.atr()
+
+    def power_on(self) -> None:
+        self.card.power_on()
+
+    def power_off(self) -> None:
+        self.card.power_off()
+
+    def reset(self) -> None:
+        self.card.reset()
+
+    def process(self, apdu: bytes) -> bytes:
+        if self.ins is not None and len(apdu) > 1 and apdu[1] == self.ins:
+            self.ins = None
+            if self.execute:
+                self.card.process(apdu)
+            self.torn = True
+            if self.transport is not None:
+                self.transport.remove()
+                raise CardRemovedError("in-process card torn out")
+            raise Tear()
+        return self.card.process(apdu)
+
+
+def anchors() -> list[Any]:
+    return [demo_ca().certificate]
+
+
+def card_os(
+    generation: int = 3,
+    *,
+    life_cycle: LifeCycle | None = None,
+    holder: str | None = None,
+    interface: str = "contact",
+    image: CardImage | None = None,
+) -> CardOS:
+    img = image if image is not None else demo_card_image(generation, life_cycle=life_cycle, holder=holder)
+    return CardOS(img, interface=interface)  # type: ignore[arg-type]
+
+
+def psam_source(image: Any = None) -> PsamKeySource:
+    return PsamKeySource(
+        InProcessTransport(
+            PsamCard(image if image is not None else demo_psam_image()), reader="In-process PSAM"
+        )
+    )
+
+
+def inprocess_session(
+    card: VirtualCard,
+    *,
+    key_source: KeySource | None = None,
+    journal: JournalHook | None = None,
+    protocol: str = "T0",
+    reader: str = "In-process card",
+    tearing: bool = False,
+) -> tuple[CardSession, InProcessTransport, TearingCard | None]:
+    transport = InProcessTransport(reader=reader, protocol=protocol)  # type: ignore[arg-type]
+    wrapper = None
+    if tearing:
+        wrapper = TearingCard(card, transport=transport)
+        transport.insert(wrapper)
+    else:
+        transport.insert(card)
+    session = CardSession(
+        transport,
+        key_source=key_source,
+        journal=journal if journal is not None else MemoryJournal(),
+        trust_anchors=anchors(),
+    )
+    session.connect()
+    return session, transport, wrapper
+
+
+def wait_for_card(reader: str, present: bool, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        (state,) = reader_states([reader])
+        if state.present == present and (not present or state.atr):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{reader}: card present={state.present}, expected {present}")
+        time.sleep(0.01)
+
+
+@contextmanager
+def inserted(card: VirtualCard, slot: int, reader: str) -> Iterator[VpcdLink]:
+    """The card in vpcd slot ``slot`` (PC/SC reader ``reader``) for the block."""
+    link = VpcdLink(card, slot)
+    link.insert()
+    try:
+        wait_for_card(reader, True)
+        yield link
+    finally:
+        link.remove()
+        wait_for_card(reader, False)

@@ -1,0 +1,155 @@
+"""Reader / card events over pcscd + vpcd, and surviving a pcscd restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from terminal_cards import card_os
+from terminal_private_pcscd import PrivatePcscd
+
+from emulator.stack import PcscStack
+from emulator.vpcd import VpcdLink
+from terminal.watch import ReaderEvent, ReaderWatcher
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _next(events: queue.Queue[Any], match: Callable[[Any], bool], timeout: float = 15.0) -> Any:
+    deadline = time.monotonic() + timeout
+    seen = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"event not seen; got {seen}")
+        try:
+            event = events.get(timeout=remaining)
+        except queue.Empty:
+            continue
+        seen.append(event)
+        if match(event):
+            return event
+
+
+def test_watcher_reports_cards_coming_and_going(pcsc_stack: PcscStack) -> None:
+    reader = pcsc_stack.reader_for_slot(7)
+    events: queue.Queue[ReaderEvent] = queue.Queue()
+    watcher = ReaderWatcher(poll_ms=200)
+    thread = watcher.start(events.put)
+    try:
+        added = _next(events, lambda e: e.kind == "reader_added" and e.reader == reader)
+        assert added.reader_kind == "unknown" and watcher.available is True
+        with VpcdLink(card_os(3), 7):
+            inserted = _next(events, lambda e: e.kind == "card_inserted" and e.reader == reader)
+            assert inserted.reader_kind == "contact" and inserted.atr == card_os(3).atr()
+            assert inserted.to_dict()["message"] == "已插卡"
+            assert any(r.name == reader and r.card_present for r in watcher.readers())
+        removed = _next(events, lambda e: e.kind == "card_removed" and e.reader == reader)
+        assert removed.to_dict()["event"] == "card_removed"
+    finally:
+        watcher.stop()
+    assert not thread.is_alive() and watcher.stopped
+
+
+def test_watcher_survives_a_pcscd_restart(tmp_path: Path) -> None:
+    daemon = PrivatePcscd(tmp_path)
+    daemon.start()
+    env = {**os.environ, "PCSCLITE_CSOCK_NAME": str(daemon.socket_path), "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("terminal_watch_child.py"))],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    lines: queue.Queue[dict[str, Any]] = queue.Queue()
+    assert child.stdout is not None
+
+    def pump() -> None:
+        assert child.stdout is not None
+        for line in child.stdout:
+            lines.put(json.loads(line))
+
+    threading.Thread(target=pump, daemon=True).start()
+    link = VpcdLink(card_os(3), daemon.slot)
+    try:
+        _next(lines, lambda e: e["event"] == "reader_added" and e["reader"] == daemon.reader)
+        link.insert()
+        event = _next(lines, lambda e: e["event"] == "card_inserted" and e["reader"] == daemon.reader)
+        assert event["reader_kind"] == "contact"
+        daemon.stop()
+        down = _next(lines, lambda e: e["event"] == "pcsc_unavailable")
+        assert down["message"] == "智能卡服务（PC/SC）不可用，正在等待服务恢复"
+        assert child.poll() is None
+        daemon.start()
+        _next(lines, lambda e: e["event"] == "pcsc_available")
+        _next(lines, lambda e: e["event"] == "card_removed" and e["reader"] == daemon.reader)
+        link.remove()
+        link.insert()
+        _next(lines, lambda e: e["event"] == "card_inserted" and e["reader"] == daemon.reader)
+    finally:
+        link.remove()
+        assert child.stdin is not None
+        child.stdin.close()
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(timeout=5)
+            raise
+        finally:
+            daemon.stop()
+    assert child.returncode == 0
+    _next(lines, lambda e: e["event"] == "stopped", timeout=2)
+    assert child.stderr is not None and "Traceback" not in child.stderr.read()
+
+
+def test_watcher_starting_while_pcscd_is_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scripted PC/SC answers: down at start, then one reader whose card arrives."""
+    from apdu import pcsc
+    from apdu.errors import PcscUnavailableError, TransportError
+
+    atr = card_os(3).atr()
+    present = pcsc.ReaderState("R 00", 0x20 | 0x02, atr)  # SCARD_STATE_PRESENT | CHANGED
+    empty = pcsc.ReaderState("R 00", 0x10, None)  # SCARD_STATE_EMPTY
+    script: list[object] = [PcscUnavailableError("down"), PcscUnavailableError("down"), ["R 00"]]
+    changes: list[object] = [None, TransportError("glitch"), pcsc.StatusChange([present], False, 0)]
+    watcher = ReaderWatcher(poll_ms=10, retry_interval=0.01)
+
+    def list_readers() -> list[str]:
+        step = script.pop(0) if len(script) > 1 else script[0]
+        if isinstance(step, Exception):
+            raise step
+        return step  # type: ignore[return-value]
+
+    def wait_for_change(states: object, timeout_ms: int, *, pnp_state: int = 0) -> object:
+        if not changes:
+            watcher.stop()
+            return None
+        step = changes.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+    monkeypatch.setattr(pcsc, "list_readers", list_readers)
+    monkeypatch.setattr(pcsc, "reader_states", lambda names: [empty])
+    monkeypatch.setattr(pcsc, "wait_for_change", wait_for_change)
+    monkeypatch.setattr(pcsc, "cancel", lambda: None)
+    kinds = [(e.kind, e.reader) for e in watcher.events()]
+    assert kinds == [
+        ("pcsc_unavailable", None),
+        ("pcsc_available", None),
+        ("reader_added", "R 00"),
+        ("card_inserted", "R 00"),
+    ]
+    assert watcher.available is True and watcher.readers()[0].kind == "contact"
