@@ -9,7 +9,9 @@ mapped to project exceptions by ``apdu/data/pcsc_errors.toml``.
   with the PCI of the active protocol, SCardBeginTransaction /
   SCardEndTransaction for exclusive access, SCardReconnect, SCardStatus and
   SCardDisconnect (resetting the card by default so that a verified PIN or an
-  authentication does not outlive the session).
+  authentication does not outlive the session); :meth:`PcscTransport.control`
+  (SCardControl) and :meth:`PcscTransport.features` (PC/SC part 10 feature
+  discovery, e.g. a PIN pad's ``FEATURE_VERIFY_PIN_DIRECT``).
 - :func:`list_readers`, :func:`reader_states`, :func:`wait_for_change` and
   :func:`cancel` use a shared monitoring context that is re-established
   after ``SCARD_E_NO_SERVICE`` / ``SCARD_E_SERVICE_STOPPED``.
@@ -38,13 +40,16 @@ from apdu.errors import (
 from apdu.transport import ProtocolName
 
 __all__ = [
+    "CM_IOCTL_GET_FEATURE_REQUEST",
     "PNP_NOTIFICATION",
     "PcscTransport",
     "ReaderState",
     "StatusChange",
     "cancel",
+    "control_code",
     "error_for_pcsc",
     "list_readers",
+    "parse_features",
     "reader_states",
     "wait_for_change",
 ]
@@ -60,6 +65,10 @@ _DISPOSITIONS: dict[str, int] = {
 }
 
 T = TypeVar("T")
+
+# PC/SC part 10: the reader lists its features (tag, 4-byte control code)
+# in answer to SCardControl(SCARD_CTL_CODE(3400)).
+CM_IOCTL_GET_FEATURE_REQUEST = 3400
 
 
 def _u32(hresult: int) -> int:
@@ -100,6 +109,30 @@ def error_for_pcsc(hresult: int, what: str, *, session: bool = False) -> SscardE
     message = f"{what}: {name}" + (f" ({text})" if text else "")
     exc: SscardError = klass(message)
     return exc
+
+
+def control_code(function: int) -> int:
+    """``SCARD_CTL_CODE(function)`` of the platform (pcsc-lite: 0x42000000 + function)."""
+    return int(scard.SCARD_CTL_CODE(function))
+
+
+def parse_features(data: bytes) -> dict[int, int]:
+    """The part 10 feature list ``tag | 04 | control code (big endian)`` as
+    ``{tag: control code}``; a malformed list raises ProtocolError."""
+    out: dict[int, int] = {}
+    i = 0
+    while i < len(data):
+        if i + 2 > len(data):
+            raise errors.ProtocolError("PC/SC feature list: truncated TLV header")
+        tag, length = data[i], data[i + 1]
+        value = data[i + 2 : i + 2 + length]
+        if length != 4 or len(value) != 4:
+            raise errors.ProtocolError(
+                f"PC/SC feature list: tag {tag:02X} has length {length}, 4 expected"
+            )
+        out[tag] = int.from_bytes(value, "big")
+        i += 2 + length
+    return out
 
 
 # -- shared monitoring context -----------------------------------------------------
@@ -467,6 +500,31 @@ class PcscTransport:
             if hresult != scard.SCARD_S_SUCCESS:
                 raise self._session_error(hresult, "SCardTransmit")
             return bytes(response)
+
+    def control(self, code: int, data: bytes = b"") -> bytes:
+        """SCardControl on the connected card's handle: ``code`` is a full
+        control code (see :func:`control_code`); answers the reader's bytes."""
+        with self._lock:
+            card = self._require_card()
+            hresult, response = scard.SCardControl(card, code, list(bytes(data)))
+            if hresult != scard.SCARD_S_SUCCESS:
+                raise self._session_error(hresult, "SCardControl")
+            return bytes(response)
+
+    def features(self) -> dict[int, int]:
+        """The reader's PC/SC part 10 features ``{tag: control code}``; empty
+        when the reader or its driver does not answer the feature request
+        (vpcd among them).  A lost card still raises its transport error."""
+        try:
+            raw = self.control(control_code(CM_IOCTL_GET_FEATURE_REQUEST))
+        except (NoCardError, PcscUnavailableError, errors.ReaderNotFoundError):
+            raise
+        except SscardError:
+            return {}
+        try:
+            return parse_features(raw)
+        except errors.ProtocolError:
+            return {}
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -14,7 +14,7 @@ a demo card protects nothing.  What is deterministic:
 
 Public API (used by the emulator runner, the CLI and the terminal tests):
 :func:`demo_card_image`, :func:`demo_blank_card_image`,
-:func:`demo_psam_image`, :func:`demo_holder`, :func:`demo_ca`,
+:func:`demo_stock_card_image`, :func:`demo_psam_image`, :func:`demo_holder`, :func:`demo_ca`,
 :func:`demo_key_set`, :data:`DEMO_HOLDERS`.
 """
 
@@ -28,11 +28,13 @@ from card_model._data import load_data
 from card_model.errors import CardModelError
 from card_model.holder import CardData, HolderData
 from card_model.image import CardImage
+from card_model.initialisation import initialise_card
 from card_model.issuance import issue_card
 from card_model.keys import demo_key_set
 from card_model.lifecycle import LifeCycle
 from card_model.profile import load_profile
 from card_model.psam_image import PsamImage
+from card_model.values import CardIdCode, RegionCode
 from sm_crypto.ca import TestCa
 from sm_crypto.sm2 import Sm2PrivateKey
 from sm_crypto.sm3 import sm3
@@ -47,6 +49,7 @@ __all__ = [
     "demo_key_set",
     "demo_psam_image",
     "demo_sm2_key",
+    "demo_stock_card_image",
     "make_demo_ca_certificate",
 ]
 
@@ -96,7 +99,7 @@ def demo_ca() -> TestCa:
     certificate = Sm2Certificate.from_pem(load_data("demo", "ca.toml")["certificate"].encode("ascii"))
     if certificate.public_key.to_bytes() != key.public_key().to_bytes():
         raise CardModelError("image", "inconsistent", "demo CA certificate does not match its key")
-    return TestCa._from_parts(key, certificate, b"1234567812345678")
+    return TestCa.from_parts(key, certificate, b"1234567812345678")
 
 
 @cache
@@ -137,6 +140,21 @@ def demo_card_image(
 def demo_blank_card_image(generation: int = 3) -> CardImage:
     """A demo card in the blank (issuance) state: no SM2 key, no certificates."""
     return demo_card_image(generation, life_cycle=LifeCycle.BLANK)
+
+
+def demo_stock_card_image(number: int = 1, *, generation: int = 3, region_code: str = "110102") -> CardImage:
+    """Blank card number ``number`` of the demo card stock: as the initialisation
+    organisation delivers it (state 00, EF05 identification records, the
+    transport key only; card_model.initialisation).  The issuer serial is
+    ``SM3("sscard demo card stock|<generation>|<region>|<number>")[:8]``, so
+    each number is a distinct, reproducible card."""
+    if generation not in (1, 2, 3):
+        raise CardModelError("profile", "unknown_code", "generation (1, 2 or 3)")
+    if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+        raise CardModelError("serial", "wrong_type", "a card stock number is an integer >= 0")
+    region = RegionCode.for_issuance(region_code)
+    serial = sm3(f"sscard demo card stock|{generation}|{region.code}|{number}".encode())[:8]
+    return initialise_card(load_profile(f"gen{generation}"), CardIdCode(region, serial), demo_key_set())
 
 
 def demo_psam_image() -> PsamImage:

@@ -24,6 +24,7 @@ __all__ = [
     "InvalidLength",
     "InvalidValue",
     "IssuanceError",
+    "KeyLoadError",
     "KeySetError",
     "ProfileError",
 ]
@@ -117,6 +118,10 @@ class ImageError(CardModelError):
 
 class HolderFileError(InvalidValue):
     """A holder data TOML file is unreadable or malformed (national -23)."""
+
+
+class KeyLoadError(CardModelError):
+    """A WRITE KEY cryptogram or its target is malformed (card_model.keyload)."""
 
 
 class IssuanceError(CardModelError):

@@ -56,7 +56,10 @@ class KeyState:
 
 @dataclass(slots=True)
 class PinState:
-    """The service password: digits, tries left, limit, and the "initial" flag."""
+    """The service password: digits, tries left, limit, and the "initial" flag.
+
+    A blank card whose PIN personalisation has not loaded yet holds ``value
+    = ""`` with no tries left (``loaded`` is False)."""
 
     value: str = field(repr=False)
     tries_left: int
@@ -66,6 +69,11 @@ class PinState:
     @property
     def blocked(self) -> bool:
         return self.tries_left <= 0
+
+    @property
+    def loaded(self) -> bool:
+        """False on a blank card before personalisation loads the PIN (value ``""``)."""
+        return bool(self.value)
 
 
 @dataclass(slots=True)
@@ -242,7 +250,7 @@ def _str(value: Any) -> str:
 
 def _pin_digits(value: Any) -> str:
     text = _str(value)
-    if not (text.isascii() and text.isdigit()):
+    if text and not (text.isascii() and text.isdigit()):
         raise ImageError("image", "inconsistent", "pin")
     return text
 

@@ -29,6 +29,7 @@ __all__ = [
     "Atrs",
     "FileSpec",
     "KeySpec",
+    "PersonalisationRules",
     "PinRules",
     "Profile",
     "RecordSpec",
@@ -77,6 +78,9 @@ ELEMENT_NAMES = frozenset(
 BINARY_CONTENTS = frozenset({"sign_certificate", "encryption_certificate"})
 KEY_USES = frozenset({"internal_auth", "external_auth", "mac", "transport"})
 INITIAL_PIN_RULES = frozenset({"ssn_last6"})
+# data elements the initialisation organisation writes before the card reaches
+# the issuer (card_model.initialisation); the rest come with personalisation
+INITIALISED_ELEMENTS = frozenset({"card_id", "card_type", "spec_version", "init_org"})
 
 AccessKind = Literal["always", "never", "auth", "sm", "issuance_sm"]
 
@@ -151,6 +155,25 @@ class PinRules:
 
 
 @dataclass(frozen=True, slots=True)
+class PersonalisationRules:
+    """How a blank card (state 00) is personalised (docs/card-os.md §11).
+
+    ``initialised``: data elements written at initialisation (never by the
+    issuer); ``initial_roles``: keys loaded at initialisation; ``write_role``:
+    the key whose MAC protects personalisation writes (records, binary
+    files, SM2 key material); ``transport_role``: the key WRITE KEY
+    cryptograms are made with; ``required_files``: record files whose
+    fixed-length records must all be present before END OF PERSONALISATION.
+    """
+
+    initialised: frozenset[str]
+    initial_roles: frozenset[KeyRole]
+    write_role: KeyRole
+    transport_role: KeyRole
+    required_files: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Atrs:
     contact: bytes
     contactless: bytes | None
@@ -175,6 +198,7 @@ class Profile:
     pin: PinRules
     keys: tuple[KeySpec, ...]
     files: tuple[FileSpec, ...]
+    personalisation: PersonalisationRules
     _keys_by_kid: dict[int, KeySpec] = field(default_factory=dict, repr=False, compare=False)
     _files_by_fid: dict[int, FileSpec] = field(default_factory=dict, repr=False, compare=False)
     _files_by_sfi: dict[int, FileSpec] = field(default_factory=dict, repr=False, compare=False)
@@ -450,6 +474,52 @@ def _pin(doc: Mapping[str, Any]) -> PinRules:
     return PinRules(pin_id, low, high, limit, initial)
 
 
+def _role_name(value: object, where: str, roles: Mapping[KeyRole, int]) -> KeyRole:
+    if not isinstance(value, str):
+        raise _fail("wrong_type", where)
+    try:
+        role = KeyRole(value)
+    except ValueError:
+        raise _fail("unknown_code", where) from None
+    if role not in roles:
+        raise _fail("inconsistent", f"{where}: no key {value} in the profile")
+    return role
+
+
+def _personalisation(
+    doc: Mapping[str, Any], keys: tuple[KeySpec, ...], files: tuple[FileSpec, ...]
+) -> PersonalisationRules:
+    table = doc.get("personalisation", {})
+    if not isinstance(table, dict):
+        raise _fail("not_a_table", "personalisation")
+    unknown = set(table) - {"initialised", "initial_keys", "write_key", "transport_key", "required_files"}
+    if unknown:
+        raise _fail("unexpected", f"personalisation: {', '.join(sorted(unknown))}")
+    roles = {k.role: k.kid for k in keys}
+    uses = {k.role: k.uses for k in keys}
+    elements = table.get("initialised", sorted(INITIALISED_ELEMENTS))
+    if not isinstance(elements, list) or not set(elements) <= INITIALISED_ELEMENTS:
+        raise _fail("unknown_code", "personalisation.initialised")
+    transport = _role_name(table.get("transport_key", "KTK"), "personalisation.transport_key", roles)
+    if "transport" not in uses[transport]:
+        raise _fail("inconsistent", "personalisation.transport_key: key without transport use")
+    write = _role_name(table.get("write_key", "AMK"), "personalisation.write_key", roles)
+    if "mac" not in uses[write]:
+        raise _fail("inconsistent", "personalisation.write_key: key without mac use")
+    initial_names = table.get("initial_keys", [transport.value])
+    if not isinstance(initial_names, list):
+        raise _fail("wrong_type", "personalisation.initial_keys")
+    initial = frozenset(_role_name(n, "personalisation.initial_keys", roles) for n in initial_names)
+    if transport not in initial or write in initial:
+        raise _fail("inconsistent", "personalisation.initial_keys: the transport key only, not the write key")
+    record_files = {f.name for f in files if f.kind == "records"}
+    default_required = [name for name in ("EF05", "EF06") if name in record_files]
+    required = table.get("required_files", default_required)
+    if not isinstance(required, list) or not set(required) <= record_files:
+        raise _fail("inconsistent", "personalisation.required_files: record files of the profile")
+    return PersonalisationRules(frozenset(elements), initial, write, transport, tuple(required))
+
+
 def parse_profile(doc: Mapping[str, Any]) -> Profile:
     """Validate a parsed profile document."""
     if doc.get("format") != PROFILE_FORMAT or doc.get("format_version") != PROFILE_FORMAT_VERSION:
@@ -464,6 +534,7 @@ def parse_profile(doc: Mapping[str, Any]) -> Profile:
         "key_defaults",
         "key",
         "file",
+        "personalisation",
     }
     unknown = set(doc) - known
     if unknown:
@@ -539,6 +610,7 @@ def parse_profile(doc: Mapping[str, Any]) -> Profile:
         pin=_pin(doc),
         keys=keys,
         files=files,
+        personalisation=_personalisation(doc, keys, files),
     )
 
 

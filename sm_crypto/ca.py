@@ -27,7 +27,7 @@ from asn1crypto import x509 as _asn1_x509
 
 from sm_crypto._bytes import as_bytes
 from sm_crypto._resources import load_toml
-from sm_crypto.errors import InvalidParameterError
+from sm_crypto.errors import InvalidKeyError, InvalidParameterError
 from sm_crypto.sm2 import DEFAULT_UID, Sm2PrivateKey, Sm2PublicKey
 from sm_crypto.sm3 import sm3
 from sm_crypto.x509 import SM2_WITH_SM3_OID, Sm2Certificate
@@ -137,14 +137,33 @@ class TestCa:
         )
 
     @classmethod
+    def from_parts(
+        cls,
+        key: Sm2PrivateKey,
+        certificate: Sm2Certificate,
+        uid: bytes = DEFAULT_UID,
+    ) -> TestCa:
+        """A CA from an existing key and its certificate (e.g. a stored demo root).
+
+        Raises :class:`InvalidKeyError` when the certificate does not hold
+        the public key of ``key``.
+        """
+        if not isinstance(key, Sm2PrivateKey) or not isinstance(certificate, Sm2Certificate):
+            raise TypeError("key must be an Sm2PrivateKey and certificate an Sm2Certificate")
+        if certificate.public_key.to_bytes() != key.public_key().to_bytes():
+            raise InvalidKeyError("the CA certificate does not hold the public key of the CA key")
+        ca = cls.__new__(cls)
+        ca.key = key
+        ca.uid = as_bytes(uid, "uid")
+        ca.certificate = certificate
+        return ca
+
+    @classmethod
     def _from_parts(
         cls, key: Sm2PrivateKey, certificate: Sm2Certificate, uid: bytes
     ) -> TestCa:
-        ca = cls.__new__(cls)
-        ca.key = key
-        ca.uid = uid
-        ca.certificate = certificate
-        return ca
+        """Former private name of :meth:`from_parts` (kept for existing callers)."""
+        return cls.from_parts(key, certificate, uid)
 
     def __repr__(self) -> str:
         return f"TestCa({self.certificate.subject_text!r})"
@@ -319,4 +338,4 @@ class TestCa:
             not_before=not_before,
             not_after=not_after,
         )
-        return TestCa._from_parts(sub_key, certificate, self.uid)
+        return TestCa.from_parts(sub_key, certificate, self.uid)

@@ -10,10 +10,13 @@ Every flow opens a :class:`JournalScope` before it touches the card::
 
 - ``begin`` is recorded (durably, with the registry journal) before the card
   is touched; a failing ``begin`` stops the flow before any APDU.
+- A ``guard`` (the session's admission: card refused by the registry,
+  registry unreachable, agent rule) runs right after ``begin``; if it
+  raises, the entry is completed as refused and nothing is sent.
 - Normal exit: ``complete(result="ok")`` with the outcome details.
 - An exception: ``complete(result="failed" | "refused", national_code, sw)``
   ("refused" for business rules and bad input: PIN entry rules -31..-36,
-  invalid input, data not matching the card).
+  invalid input, data not matching the card, registry refusals).
 - A transport failure (card removed, reset, mute, PC/SC gone) while a write
   is in flight (inside ``scope.write``): the command may or may not have
   executed, so the entry is marked *torn* with what is known and
@@ -32,7 +35,7 @@ Hooks: :class:`NullJournal` (records nothing), :class:`MemoryJournal`
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,7 +44,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from apdu.errors import InvalidInput, PinEntryError, SscardError, TransportError
 from terminal.errors import CardDataMismatch, TornOperation
-from terminal.registry.errors import JournalDetailsForbidden, JournalEntryNotFound
+from terminal.registry.errors import JournalDetailsForbidden, JournalEntryNotFound, RegistryRefused
 from terminal.registry.sanitize import is_forbidden_key
 
 if TYPE_CHECKING:
@@ -63,7 +66,7 @@ log = logging.getLogger("sscard.journal")
 
 JournalResult = Literal["ok", "failed", "refused"]
 DetailValue = str | int | bool
-_REFUSALS = (PinEntryError, InvalidInput, CardDataMismatch)
+_REFUSALS = (PinEntryError, InvalidInput, CardDataMismatch, RegistryRefused)
 
 
 def check_details(details: Mapping[str, DetailValue] | None) -> dict[str, str]:
@@ -283,8 +286,11 @@ class JournalScope:
         operation: str,
         card_id: str | None,
         details: Mapping[str, DetailValue] | None = None,
+        *,
+        guard: Callable[[], None] | None = None,
     ) -> None:
         self.hook = hook
+        self.guard = guard
         self.operation = operation
         self.card_id = card_id
         self.details: dict[str, DetailValue] = dict(details or {})
@@ -296,6 +302,12 @@ class JournalScope:
 
     def __enter__(self) -> JournalScope:
         self.entry_id = self.hook.begin(self.operation, card_id=self.card_id, details=self.details)
+        if self.guard is not None:
+            try:
+                self.guard()
+            except SscardError as exc:
+                self.__exit__(type(exc), exc, exc.__traceback__)
+                raise
         return self
 
     def add(self, **details: DetailValue) -> None:

@@ -15,6 +15,12 @@ national strings.  Flows run inside :meth:`transaction` (exclusive access
 to the card).  A card pulled out surfaces as
 :class:`~apdu.errors.CardRemovedError` from the transport; the journal scope
 of a write turns it into :class:`~terminal.errors.TornOperation`.
+
+With a :class:`~terminal.presentation.PresentationGate` (``gate=``) every
+``connect()`` consults the card status registry
+(:attr:`CardSession.presentation`) and enforces its decision on the card, and
+every flow is admitted by :meth:`CardSession.admit` (refused card, registry
+unreachable, agent rule); see :mod:`terminal.presentation`.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from collections.abc import Collection, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from apdu.command import CommandApdu
 from apdu.elements import CardIdentification, decode_file
@@ -55,6 +61,12 @@ from terminal.journal_hook import JournalHook, NullJournal
 from terminal.keysource.base import CardKeys, KeySource
 from terminal.link import GuardedTransport
 from terminal.readers import ReaderInfo, classify, historical_bytes
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from terminal.journal_hook import DetailValue
+    from terminal.presentation import Presentation, PresentationGate
 
 __all__ = ["CardInfo", "CardSession", "Interface", "generation_for_version"]
 
@@ -130,6 +142,7 @@ class CardSession:
         trust_anchors: Sequence[Sm2Certificate] = (),
         terminal_number: str | None = None,
         device_number: str = "",
+        gate: PresentationGate | None = None,
     ) -> None:
         self.transport = transport
         self.protocol = ApduProtocol(GuardedTransport(transport), tracer)
@@ -140,6 +153,9 @@ class CardSession:
         self.device_number = device_number
         self._info: CardInfo | None = None
         self._profile: Profile | None = None
+        self.gate = gate
+        self.presentation: Presentation | None = None
+        self._gate_bypass = False
 
     @classmethod
     def open(cls, reader: str | ReaderInfo, **options: Any) -> CardSession:
@@ -169,6 +185,9 @@ class CardSession:
             self._info = None
             raise
         self._profile = load_profile(self._info.profile_name)
+        self.presentation = None
+        if self.gate is not None:
+            self.presentation = self.gate.present(self)
         return self._info
 
     def close(self) -> None:
@@ -267,6 +286,21 @@ class CardSession:
         if self._terminal_number is not None:
             return self._terminal_number
         return self.key_source.terminal_number if self.key_source is not None else ""
+
+    def admit(self, operation: str, details: Mapping[str, DetailValue] | None = None) -> None:
+        """Raise if the gate refuses the flow ``operation`` on this card
+        (called by every flow right after its journal ``begin``)."""
+        if self.gate is not None and not self._gate_bypass:
+            self.gate.admit(self.presentation, operation, details)
+
+    @contextmanager
+    def gate_bypass(self) -> Iterator[None]:
+        """Flows run inside are not admitted by the gate (the gate's own block / unblock)."""
+        previous, self._gate_bypass = self._gate_bypass, True
+        try:
+            yield
+        finally:
+            self._gate_bypass = previous
 
     def keys(self, key_source: KeySource | None = None) -> CardKeys:
         """The key source (``key_source`` or the session's) bound to this card."""

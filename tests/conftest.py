@@ -19,6 +19,9 @@ cli                8-11
 service            12-13
 apdu live, bench  14-15
 foundation         15 (and 12 briefly)
+issuance           0-3   (shares with emulator_pcsc; areas run one after another)
+wallet             8-11  (shares with cli)
+reliability        8-15  (shares; its soak needs several cards and a PSAM)
 =================  ======
 
 Use ``pcsc_stack.reader_for_slot(n)`` for the PC/SC reader name and
@@ -40,6 +43,9 @@ SLOT_RANGES: dict[str, range] = {
     "service": range(12, 14),
     "apdu_live": range(14, 16),
     "foundation": range(15, 16),
+    "issuance": range(0, 4),
+    "wallet": range(8, 12),
+    "reliability": range(8, 16),
 }
 
 

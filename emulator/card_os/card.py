@@ -24,7 +24,16 @@ from card_model.image import CardImage
 from card_model.keys import block_key
 from card_model.profile import Profile, load_profile
 from card_model.store import ImageStore
-from emulator.card_os import data_objects, files, lifecycle, pin, response, security, sm2_keys
+from emulator.card_os import (
+    data_objects,
+    files,
+    lifecycle,
+    personalisation,
+    pin,
+    response,
+    security,
+    sm2_keys,
+)
 from emulator.card_os.command import Command, parse_command
 from emulator.card_os.session import Session
 from emulator.card_os.sw import (
@@ -65,6 +74,7 @@ _HANDLERS: dict[str, Handler] = {
     "get_data": data_objects.get_data,
     "generate_key_pair": sm2_keys.generate_key_pair,
     "read_public_key": sm2_keys.read_public_key,
+    "write_key": personalisation.write_key,
 }
 
 
@@ -167,6 +177,10 @@ class CardOS:
             key = block_key(state.algorithm, state.value)
             self._keys[kid] = key
         return key
+
+    def forget_key(self, kid: int) -> None:
+        """Drop the cached key object of ``kid`` (after WRITE KEY replaced the key)."""
+        self._keys.pop(kid, None)
 
     def sign_key(self) -> Sm2PrivateKey | None:
         if self._sign_key is None and self.image.sm2_sign_key is not None:

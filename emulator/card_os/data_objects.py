@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from card_model.keys import KeyRole
+from emulator.card_os import personalisation
 from emulator.card_os.command import Command
 from emulator.card_os.response import SHORT_MAX
 from emulator.card_os.sw import (
@@ -25,6 +26,7 @@ TAG_LIFE_CYCLE = 0x01
 TAG_PIN = 0x02
 TAG_KEY_COUNTERS = 0x03
 TAG_VERSION = 0x04
+TAG_PERSONALISATION = 0x05
 PIN_FLAG_INITIAL = 0x01
 PIN_FLAG_VERIFIED = 0x02
 
@@ -46,6 +48,8 @@ def _value(card: CardOS, tag: int) -> bytes:
     if tag == TAG_VERSION:
         major, minor = card.profile.version
         return bytes((card.profile.generation, major, minor))
+    if tag == TAG_PERSONALISATION:
+        return personalisation.progress(card)
     raise CardStatus(SW_DATA_NOT_FOUND)
 
 

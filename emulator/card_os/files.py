@@ -12,6 +12,7 @@ from card_model.profile import AccessCondition, FileSpec
 from card_model.records import stored_value
 from emulator.card_os.command import Command
 from emulator.card_os.response import SHORT_MAX
+from emulator.card_os.personalisation import write_access
 from emulator.card_os.security import check_mac
 from emulator.card_os.sw import (
     SW_CONDITIONS,
@@ -175,14 +176,16 @@ def read_binary(card: CardOS, cmd: Command) -> bytes:
 
 
 def update_record(card: CardOS, cmd: Command) -> bytes:
-    """``04 DC rec P2 Lc <tag len value> <MAC>``; P2 = SFI<<3 | 4 or 04."""
+    """``04 DC rec P2 Lc <tag len value> <MAC>``; P2 = SFI<<3 | 4 or 04.
+    In the blank state the personalisation access applies (personalisation.py)."""
     if (cmd.p2 & 0x07) != 4 or not cmd.p1:
         raise CardStatus(SW_WRONG_P1P2)
     spec = _file(card, cmd.p2 >> 3, "records")
-    _satisfied(card, spec.update, cmd)
-    if spec.update.kid is None:
+    access = write_access(card, spec, cmd.p1)
+    _satisfied(card, access, cmd)
+    if access.kid is None:
         raise CardStatus(SW_SECURITY_STATUS)
-    data = check_mac(card, cmd, spec.update.kid)
+    data = check_mac(card, cmd, access.kid)
     record = spec.record(cmd.p1)
     if record is None:
         raise CardStatus(SW_RECORD_NOT_FOUND)
@@ -201,10 +204,11 @@ def update_binary(card: CardOS, cmd: Command) -> bytes:
     """``04 D6 P1 P2 Lc <data> <MAC>`` (certificates, blank state only)."""
     sfi, offset = _binary_address(cmd)
     spec = _file(card, sfi, "binary")
-    _satisfied(card, spec.update, cmd)
-    if spec.update.kid is None:
+    access = write_access(card, spec)
+    _satisfied(card, access, cmd)
+    if access.kid is None:
         raise CardStatus(SW_SECURITY_STATUS)
-    data = check_mac(card, cmd, spec.update.kid)
+    data = check_mac(card, cmd, access.kid)
     content = card.image.binary_files[spec.fid].content
     if offset >= len(content):
         raise CardStatus(SW_WRONG_OFFSET)

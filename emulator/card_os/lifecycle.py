@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from card_model.keys import KeyRole
 from card_model.lifecycle import LifeCycle
+from emulator.card_os import personalisation
 from emulator.card_os.command import Command
 from emulator.card_os.security import check_mac
 from emulator.card_os.sw import (
@@ -55,7 +56,7 @@ def _move(card: CardOS, state: LifeCycle) -> bytes:
 
 def activate(card: CardOS, cmd: Command) -> bytes:
     """``84 44 00 00 04 MAC``: 01 -> 02.  ``84 44 01 00 04 MAC``: 00 -> 01
-    (end of personalisation; generation 3 needs the SM2 key pair)."""
+    (end of personalisation: only when personalisation.complete holds)."""
     if cmd.p2 or cmd.p1 not in (ACTIVATE_P1, PERSONALISE_DONE_P1):
         raise CardStatus(SW_WRONG_P1P2)
     _maintenance_mac(card, cmd)
@@ -64,7 +65,7 @@ def activate(card: CardOS, cmd: Command) -> bytes:
         if state is not LifeCycle.PERSONALISED:
             raise CardStatus(SW_CONDITIONS)
         return _move(card, LifeCycle.ACTIVE)
-    if state is not LifeCycle.BLANK or (card.profile.sm2 and card.image.sm2_sign_key is None):
+    if state is not LifeCycle.BLANK or not personalisation.complete(card):
         raise CardStatus(SW_CONDITIONS)
     return _move(card, LifeCycle.PERSONALISED)
 

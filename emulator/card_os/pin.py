@@ -30,7 +30,7 @@ from emulator.card_os.sw import (
 if TYPE_CHECKING:
     from emulator.card_os.card import CardOS
 
-__all__ = ["change_pin", "reload_pin", "unblock_pin", "verify"]
+__all__ = ["change_pin", "decode_pin_block", "initial_pin_of_card", "reload_pin", "unblock_pin", "verify"]
 
 SEPARATOR = 0xFF
 RELOAD_INITIAL = 0x80
@@ -42,7 +42,7 @@ def _block_lengths(card: CardOS) -> range:
     return range((rules.min_digits + 1) // 2, (rules.max_digits + 1) // 2 + 1)
 
 
-def _decode(card: CardOS, block: bytes) -> str:
+def decode_pin_block(card: CardOS, block: bytes) -> str:
     """PIN digits of a BCD block; 6700 for a wrong size, 6A80 for bad nibbles."""
     if len(block) not in _block_lengths(card):
         raise CardStatus(SW_WRONG_LENGTH)
@@ -87,7 +87,7 @@ def verify(card: CardOS, cmd: Command) -> bytes:
         if card.session.pin_verified:
             return b""
         raise CardStatus(SW_VERIFY_FAILED | pin.tries_left)
-    candidate = _decode(card, cmd.data)
+    candidate = decode_pin_block(card, cmd.data)
     if pin.blocked:
         raise CardStatus(SW_AUTH_BLOCKED)
     _compare(card, candidate)
@@ -103,8 +103,8 @@ def change_pin(card: CardOS, cmd: Command) -> bytes:
     split = data.find(SEPARATOR)
     if split < 0:
         raise CardStatus(SW_WRONG_DATA)
-    old = _decode(card, data[:split])
-    new = _decode(card, data[split + 1 :])
+    old = decode_pin_block(card, data[:split])
+    new = decode_pin_block(card, data[split + 1 :])
     pin = card.image.pin
     if pin.blocked:
         raise CardStatus(SW_AUTH_BLOCKED)
@@ -117,7 +117,7 @@ def change_pin(card: CardOS, cmd: Command) -> bytes:
     return b""
 
 
-def _initial_pin(card: CardOS) -> str | None:
+def initial_pin_of_card(card: CardOS) -> str | None:
     """The initial PIN from the SSN in EF06 (None when the card holds none)."""
     holder_file = card.profile.file_named("EF06")
     if holder_file is None:
@@ -140,10 +140,10 @@ def reload_pin(card: CardOS, cmd: Command) -> bytes:
     if spec is None:
         raise CardStatus(SW_DATA_NOT_FOUND)
     data = check_mac(card, cmd, spec.kid)
-    new = _decode(card, data)
+    new = decode_pin_block(card, data)
     initial = bool(cmd.p2 & RELOAD_INITIAL)
     if initial:
-        expected = _initial_pin(card)
+        expected = initial_pin_of_card(card)
         if expected is None or not hmac.compare_digest(expected.encode(), new.encode()):
             raise CardStatus(SW_WRONG_DATA)
     pin = card.image.pin

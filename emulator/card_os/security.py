@@ -89,15 +89,16 @@ def _succeeded(card: CardOS, key: KeyState) -> None:
         card.touch()
 
 
-def check_mac(card: CardOS, cmd: Command, kid: int) -> bytes:
+def check_mac(card: CardOS, cmd: Command, kid: int, *, use: str = "mac") -> bytes:
     """Verify the command MAC of an SM command with key ``kid`` over the
-    challenge of the previous GET CHALLENGE; return the data without the MAC."""
+    challenge of the previous GET CHALLENGE; return the data without the MAC.
+    ``use``: the profile use the key must have (``transport`` for WRITE KEY)."""
     challenge = card.challenge
     if challenge is None:
         raise CardStatus(SW_NO_CHALLENGE)
     if len(cmd.data) < 4:
         raise CardStatus(SW_WRONG_LENGTH)
-    key = usable_key(card, kid, "mac")
+    key = usable_key(card, kid, use)
     try:
         iv = iv_from_challenge(challenge, card.profile.block_size)
         apdu = CommandApdu.decode(cmd.raw)

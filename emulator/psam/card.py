@@ -13,7 +13,12 @@ before it INIT and CIPHER answer 6985):
   answer, 6300 if not;
 * ``80 FA 10 00 01 <target KID>``: ``E(KTK_card, pad_m2(len || K_target))``
   (ECB), the session key being the card's KTK and the target master in the
-  same algorithm set, diversified with the same factor.
+  same algorithm set, diversified with the same factor;
+* ``80 FA 11 00 Lc <iv 16> <P1> <P2> [PIN block]``: the whole data field of
+  the card's ``WRITE KEY 84 D4 P1 P2`` (``card_model.keyload``): cryptogram
+  and MAC with the card's KTK; P1 00 loads the card key of KID P2, P1 01 the
+  PIN block given (packed BCD).  The MAC covers the header the PSAM builds
+  itself, so a body made for one key slot cannot load another.
 
 A CIPHER whose session key lacks the usage answers 6985 (the terminal
 reports -24); no session (no INIT) answers 6985 too.  The PSAM's image is
@@ -29,6 +34,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from card_model.errors import KeyLoadError
+from card_model.keyload import TARGET_KEY, TARGET_PIN, write_key_body
 from card_model.keys import block_key, role_for_kid
 from card_model.psam_image import PsamImage, PsamKey, psam_kid
 from emulator.card_os import response
@@ -42,6 +49,7 @@ from emulator.card_os.sw import (
     SW_FILE_NOT_FOUND,
     SW_INS_NOT_SUPPORTED,
     SW_MISMATCH,
+    SW_WRONG_DATA,
     SW_WRONG_LENGTH,
     SW_WRONG_OFFSET,
     SW_WRONG_P1P2,
@@ -211,6 +219,8 @@ class PsamCard:
             return self._mac(key, cmd.data)
         if name == "verify_internal_auth":
             return self._verify_internal_auth(key, cmd.data)
+        if name == "write_key_body":
+            return self._write_key_body(master, key, cmd.data)
         return self._wrap_key(master, key, cmd.data)
 
     @staticmethod
@@ -236,12 +246,34 @@ class PsamCard:
             raise CardStatus(SW_MISMATCH)
         return b""
 
+    def _card_key_of(self, master: PsamKey, kid: int) -> bytes:
+        """The target card key of card KID ``kid``, from the session key's algorithm set."""
+        role = role_for_kid(kid)
+        target = None if role is None else self.image.keys.get(psam_kid(role, master.algorithm))
+        if target is None or role is master.role:
+            raise CardStatus(SW_DATA_NOT_FOUND)
+        return diversify(block_key(target.algorithm, target.value), self._session.factor)
+
     def _wrap_key(self, master: PsamKey, key: Sm4Key | TdesKey, data: bytes) -> bytes:
         if len(data) != 1:
             raise CardStatus(SW_WRONG_LENGTH)
-        role = role_for_kid(data[0])
-        target = None if role is None else self.image.keys.get(psam_kid(role, master.algorithm))
-        if target is None:
-            raise CardStatus(SW_DATA_NOT_FOUND)
-        card_target = diversify(block_key(target.algorithm, target.value), self._session.factor)
+        card_target = self._card_key_of(master, data[0])
         return key.encrypt_ecb(bytes((len(card_target),)) + card_target, Padding.ISO9797_M2)
+
+    def _write_key_body(self, master: PsamKey, key: Sm4Key | TdesKey, data: bytes) -> bytes:
+        """``iv (16) || P1 P2 [|| PIN block]`` -> the WRITE KEY data field (cryptogram || MAC)."""
+        if len(data) < IV_FIELD + 2:
+            raise CardStatus(SW_WRONG_LENGTH)
+        iv, p1, p2, rest = data[: key.block_size], data[IV_FIELD], data[IV_FIELD + 1], data[IV_FIELD + 2 :]
+        if p1 == TARGET_KEY:
+            if rest:
+                raise CardStatus(SW_WRONG_LENGTH)
+            secret = self._card_key_of(master, p2)
+        elif p1 == TARGET_PIN:
+            secret = rest
+        else:
+            raise CardStatus(SW_WRONG_P1P2)
+        try:
+            return write_key_body(key, iv, p1, p2, secret)
+        except KeyLoadError:
+            raise CardStatus(SW_WRONG_DATA) from None

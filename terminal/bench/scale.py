@@ -35,12 +35,12 @@ from urllib.parse import quote
 
 import sqlalchemy as sa
 
+from card_model.values import ssn_check_digit
 from terminal.bench.context import BenchContext
 from terminal.bench.errors import BenchSetupError
 from terminal.bench.report import Figure, SectionResult, rate_figure
 from terminal.bench.timing import Subject, measure_interleaved
 from terminal.registry import Actor, Journal, Registry, open_registry
-from terminal.registry.values import ssn_check_digit
 
 __all__ = ["run"]
 

@@ -27,7 +27,15 @@ __all__ = ["authenticate_for", "file_spec", "journal_scope", "pin_status_now", "
 def journal_scope(
     session: CardSession, operation: str, details: Mapping[str, DetailValue] | None = None
 ) -> JournalScope:
-    return JournalScope(session.journal, operation, session.card_id, details)
+    """The flow's journal entry; the session admits the flow right after ``begin``."""
+    admitted = dict(details or {})
+    return JournalScope(
+        session.journal,
+        operation,
+        session.card_id,
+        details,
+        guard=lambda: session.admit(operation, admitted),
+    )
 
 
 def file_spec(session: CardSession, name: str) -> FileSpec:

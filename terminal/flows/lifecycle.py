@@ -73,11 +73,20 @@ def activate(session: CardSession, *, key_source: KeySource | None = None) -> Li
     )
 
 
+def _reason(reason: str | None) -> dict[str, str | int | bool]:
+    return {} if reason is None else {"reason": reason}
+
+
 def block(
-    session: CardSession, mode: BlockMode = "temporary", *, key_source: KeySource | None = None
+    session: CardSession,
+    mode: BlockMode = "temporary",
+    *,
+    key_source: KeySource | None = None,
+    reason: str | None = None,
 ) -> LifeCycleResult:
     """APPLICATION BLOCK ``84 1E 00 P2 04 MAC``: ``temporary`` (loss report, 03)
-    or ``permanent`` (04)."""
+    or ``permanent`` (04).  ``reason`` (journal detail): why, e.g. the registry's
+    reason id when the presentation gate blocks a refused card."""
     if mode not in _BLOCK_P2:
         raise InvalidInput("block mode must be 'temporary' or 'permanent'", kind="parameter")
     return _life_cycle_change(
@@ -87,14 +96,22 @@ def block(
         "APPLICATION BLOCK",
         key_source,
         _BLOCK_TARGET[mode],
-        {"mode": mode},
+        {"mode": mode, **_reason(reason)},
     )
 
 
-def unblock(session: CardSession, *, key_source: KeySource | None = None) -> LifeCycleResult:
+def unblock(
+    session: CardSession, *, key_source: KeySource | None = None, reason: str | None = None
+) -> LifeCycleResult:
     """APPLICATION UNBLOCK ``84 18 00 00 04 MAC``: 03 -> the state before the block."""
     return _life_cycle_change(
-        session, "card.unblock", CommandApdu(0x80, 0x18, 0x00, 0x00), "APPLICATION UNBLOCK", key_source, None
+        session,
+        "card.unblock",
+        CommandApdu(0x80, 0x18, 0x00, 0x00),
+        "APPLICATION UNBLOCK",
+        key_source,
+        None,
+        _reason(reason),
     )
 
 

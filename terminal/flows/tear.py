@@ -43,6 +43,7 @@ READ_OPERATIONS = frozenset(
         "card.authenticate",
         "pin.status",
         "pin.verify",
+        "card.present",
     }
 )
 _BLOCK_TARGET = {"temporary": LifeCycle.TEMPORARILY_BLOCKED, "permanent": LifeCycle.PERMANENTLY_BLOCKED}

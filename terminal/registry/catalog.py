@@ -1,4 +1,6 @@
-"""Loads the registry's data files (banks, rules, states, errors) once."""
+"""Loads the registry's data files (rules, states, errors) once.
+
+The 15 partner banks are the card model's (`card_model.values.partner_banks`)."""
 
 from __future__ import annotations
 
@@ -12,14 +14,6 @@ from typing import Any
 def _load(name: str) -> dict[str, Any]:
     text = resources.files("terminal.registry").joinpath("data", name).read_text("utf-8")
     return tomllib.loads(text)
-
-
-@dataclass(frozen=True)
-class Bank:
-    code: str
-    name_en: str
-    name_zh: str
-    aliases: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -57,14 +51,6 @@ class Rules:
     activation_ends_medical_on: dict[int, frozenset[int]]
     replacement_generations: dict[int, frozenset[int]]
     unknown_card_policy: str
-
-
-@lru_cache(maxsize=1)
-def banks() -> tuple[Bank, ...]:
-    return tuple(
-        Bank(b["code"], b["name_en"], b["name_zh"], tuple(b.get("aliases", ())))
-        for b in _load("banks.toml")["bank"]
-    )
 
 
 @lru_cache(maxsize=1)

@@ -30,10 +30,9 @@ from terminal.registry import (
     Journal,
     NewCard,
     Registry,
-    banks,
     catalog,
     open_registry,
-    values,
+    validation,
 )
 from terminal.registry.errors import (
     CardAlreadyRegistered,
@@ -337,11 +336,11 @@ def register(
             detail_zh=f"{holder_file} 须含 [holder] ssn、name 与 [card]",
         ) from None
     # Check the card before writing the holder, so that a bad card writes nothing.
-    cid = values.card_id(card_id)
-    values.card_number(card.get("card_number"))
-    values.generation(generation)
-    bank = banks.resolve(card.get("bank")).code
-    values.validity(card.get("issue_date"), card.get("expiry_date"))
+    cid = validation.card_id(card_id)
+    validation.card_number(card.get("card_number"))
+    validation.generation(generation)
+    bank = validation.bank(card.get("bank")).code
+    validation.validity(card.get("issue_date"), card.get("expiry_date"))
     reg, _ = _open(ctx)
     if reg.exists(cid):
         raise CardAlreadyRegistered(card_id=cid)

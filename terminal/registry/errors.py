@@ -9,10 +9,14 @@ security number, a PIN or a key: callers pass masked values only.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from apdu.errors import SscardError
+from card_model.values import partner_banks
 from terminal.registry import catalog
+
+if TYPE_CHECKING:
+    from terminal.registry.models import Decision
 
 
 class _Fields(dict[str, str]):
@@ -30,7 +34,7 @@ def _fields(values: dict[str, Any]) -> _Fields:
         label = catalog.journal_states().get(str(values["state"]))
         out.setdefault("state_zh", label.zh if label else str(values["state"]))
     if "bank" in values:
-        bank = next((b for b in catalog.banks() if b.code == values["bank"]), None)
+        bank = next((b for b in partner_banks() if b.code == values["bank"]), None)
         out.setdefault("bank_zh", bank.name_zh if bank else str(values["bank"]))
     return out
 
@@ -224,3 +228,55 @@ class JournalEntryNotFound(RegistryRefused):
 
 class JournalEntryClosed(RegistryRefused):
     error_id = "journal_entry_closed"
+
+
+# -- raised by the terminal's presentation gate (terminal/presentation.py) ----
+
+
+class CardRefused(RegistryRefused):
+    """The registry refuses the presented card (lost, replaced, cancelled ...).
+
+    The national code is the decision's (-1161..-1165); `reason_id` is the
+    decision's reason and `blocked` says whether the terminal blocked the
+    application on the card.
+    """
+
+    error_id = "card_refused"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        reason_id: str = "",
+        blocked: bool = False,
+        **fields: Any,
+    ) -> None:
+        super().__init__(message, reason_id=reason_id, **fields)
+        self.reason_id = reason_id
+        self.blocked = blocked
+
+    @classmethod
+    def from_decision(cls, decision: Decision, *, blocked: bool = False) -> CardRefused:
+        return cls(
+            card_id=decision.card_id,
+            reason_id=decision.reason_id,
+            reason=decision.message_en,
+            reason_zh=decision.message_zh,
+            blocked=blocked,
+            national_code=decision.national_code,
+        )
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "blocked": self.blocked}
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "reason": self.reason_id, "blocked": self.blocked}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "reason": self.reason_id, "blocked": self.blocked}
+
+
+class RegistryUnavailable(RegistryRefused):
+    """The registry is configured but cannot be reached, and the operation needs it."""
+
+    error_id = "registry_unavailable"

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Row, and_, select
 from sqlalchemy.exc import IntegrityError
 
-from terminal.registry import sanitize, values
+from terminal.registry import sanitize, validation
 from terminal.registry.db import Database
 from terminal.registry.errors import JournalEntryClosed, JournalEntryNotFound, JournalInputInvalid
 from terminal.registry.models import JournalEntry
@@ -236,7 +236,7 @@ class Journal:
     ) -> int:
         """Record the intent of an operation durably; returns the entry id."""
         name = operation_name(operation)
-        cid = None if card_id is None else values.card_id(card_id)
+        cid = None if card_id is None else validation.card_id(card_id)
         terminal_text = sanitize.free_text(terminal, "terminal")
         operator_text = sanitize.free_text(operator, "operator")
         agent_text = None if agent is None else sanitize.free_text(agent, "agent", limit=300)
@@ -344,7 +344,7 @@ class Journal:
         if incomplete:
             clauses.append(_c.c.id.is_(None))
         if card_id is not None:
-            clauses.append(_b.c.card_id == values.card_id(card_id))
+            clauses.append(_b.c.card_id == validation.card_id(card_id))
         if terminal is not None:
             clauses.append(_b.c.terminal == sanitize.free_text(terminal, "terminal"))
         if operation is not None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from card_model.values import Bank
 from terminal.registry import catalog
 from terminal.registry.sanitize import mask_document, mask_ssn
 from terminal.registry.timeutil import iso
@@ -92,7 +93,7 @@ class CardRecord:
         return mask_ssn(self.ssn)
 
     def to_json(self) -> dict[str, Any]:
-        bank = next(b for b in catalog.banks() if b.code == self.bank)
+        bank = Bank.resolve(self.bank)
         return {
             "card_id": self.card_id,
             "card_number": self.card_number,

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, func, select
 from sqlalchemy.exc import IntegrityError
 
-from terminal.registry import banks, catalog, rules, sanitize, values
+from terminal.registry import catalog, rules, sanitize, validation
 from terminal.registry.db import Database
 from terminal.registry.errors import (
     BankChangeTooSoon,
@@ -103,12 +103,12 @@ class Registry:
         birth_date: date | str | None = None,
         actor: Actor = SYSTEM_ACTOR,
     ) -> HolderRecord:
-        holder_ssn = values.ssn(ssn)
+        holder_ssn = validation.ssn(ssn)
         row = {
             "ssn": holder_ssn,
-            "name": values.holder_name(name),
-            "gender": values.gender(gender),
-            "birth_date": None if birth_date is None else values.date_value(birth_date, "birth_date"),
+            "name": validation.holder_name(name),
+            "gender": validation.gender(gender),
+            "birth_date": None if birth_date is None else validation.date_value(birth_date, "birth_date"),
         }
         who = _ActorText(actor)
         now = self._now()
@@ -136,12 +136,12 @@ class Registry:
         actor: Actor = SYSTEM_ACTOR,
     ) -> CardRecord:
         """Register a card of a registered holder, as issued (default) or already active."""
-        cid = values.card_id(card_id)
-        number = values.card_number(card_number)
-        holder_ssn = values.ssn(ssn)
-        gen = values.generation(generation)
-        bank_code = banks.resolve(bank).code
-        issue, expiry = values.validity(issue_date, expiry_date)
+        cid = validation.card_id(card_id)
+        number = validation.card_number(card_number)
+        holder_ssn = validation.ssn(ssn)
+        gen = validation.generation(generation)
+        bank_code = validation.bank(bank).code
+        issue, expiry = validation.validity(issue_date, expiry_date)
         if status not in ("issued", "active"):
             raise InvalidCardData(
                 "a card is registered as issued or active", detail_zh="登记时卡状态须为已制卡或正常"
@@ -173,23 +173,23 @@ class Registry:
     # -- reading ----------------------------------------------------------
 
     def holder(self, ssn: str) -> HolderRecord:
-        holder_ssn = values.ssn(ssn)
+        holder_ssn = validation.ssn(ssn)
         with self._db.read() as conn:
             return self._holder(conn, holder_ssn)
 
     def card(self, card_id: str) -> CardRecord:
-        cid = values.card_id(card_id)
+        cid = validation.card_id(card_id)
         with self._db.read() as conn:
             return self._card(conn, cid, self._now())
 
     def exists(self, card_id: str) -> bool:
-        cid = values.card_id(card_id)
+        cid = validation.card_id(card_id)
         with self._db.read() as conn:
             return conn.execute(select(cards.c.card_id).where(cards.c.card_id == cid)).first() is not None
 
     def cards_of(self, ssn: str) -> list[CardRecord]:
         """The holder's cards, oldest registration first."""
-        holder_ssn = values.ssn(ssn)
+        holder_ssn = validation.ssn(ssn)
         now = self._now()
         with self._db.read() as conn:
             self._holder(conn, holder_ssn)
@@ -199,7 +199,7 @@ class Registry:
             return [self._record(r, now) for r in rows]
 
     def history(self, card_id: str) -> list[CardEvent]:
-        cid = values.card_id(card_id)
+        cid = validation.card_id(card_id)
         with self._db.read() as conn:
             self._card(conn, cid, self._now())
             rows = conn.execute(
@@ -224,7 +224,7 @@ class Registry:
 
     def check_presented(self, card_id: str) -> Decision:
         """What a terminal must do with this card: allow, suspend functions, or refuse and block."""
-        cid = values.card_id(card_id)
+        cid = validation.card_id(card_id)
         now = self._now()
         with self._db.read() as conn:
             row = conn.execute(select(cards).where(cards.c.card_id == cid)).first()
@@ -270,7 +270,7 @@ class Registry:
 
     def change_bank(self, card_id: str, new_bank: str, new_card: NewCard, actor: Actor) -> CardRecord:
         """Cancel the card and issue one with another partner bank; returns the new card."""
-        bank_code = banks.resolve(new_bank).code
+        bank_code = validation.bank(new_bank).code
         new = _new_card(new_card)
         if new["bank"] is not None and new["bank"] != bank_code:
             raise InvalidCardData(
@@ -307,7 +307,7 @@ class Registry:
         target: Callable[[CardState, str], str],
         after: Callable[[Connection, Row[Any], datetime, _ActorText], None] | None = None,
     ) -> CardRecord:
-        cid = values.card_id(card_id)
+        cid = validation.card_id(card_id)
         who = _ActorText(actor)
         rules.check_agent(operation, actor)
         now = self._now()
@@ -329,7 +329,7 @@ class Registry:
         bank_for: Callable[[Connection, Row[Any], datetime], str],
     ) -> CardRecord:
         """Retire a card and issue its successor `new` (with the bank `bank_for` checks and names)."""
-        cid = values.card_id(card_id)
+        cid = validation.card_id(card_id)
         who = _ActorText(actor)
         rules.check_agent(operation, actor)
         now = self._now()
@@ -558,12 +558,12 @@ class Registry:
 def _new_card(card: object) -> dict[str, Any]:
     if not isinstance(card, NewCard):
         raise InvalidCardData("new_card must be a NewCard", detail_zh="新卡信息缺失")
-    issue, expiry = values.validity(card.issue_date, card.expiry_date)
+    issue, expiry = validation.validity(card.issue_date, card.expiry_date)
     return {
-        "card_id": values.card_id(card.card_id),
-        "card_number": values.card_number(card.card_number),
-        "generation": values.generation(card.generation),
+        "card_id": validation.card_id(card.card_id),
+        "card_number": validation.card_number(card.card_number),
+        "generation": validation.generation(card.generation),
         "issue_date": issue,
         "expiry_date": expiry,
-        "bank": None if card.bank is None else banks.resolve(card.bank).code,
+        "bank": None if card.bank is None else validation.bank(card.bank).code,
     }

@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from functools import partial
 from importlib import metadata
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Body, Depends, FastAPI, Header
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
@@ -28,23 +28,43 @@ from terminal.service import api_models as m
 from terminal.service._data import load_data
 from terminal.service.cards import CardTarget
 from terminal.service.context import ServiceContext
-from terminal.service.errors import Unauthorized
+from terminal.service.errors import ApiVersionUnsupported, Unauthorized
 from terminal.service.events import card_kind
 from terminal.service.pinpage import wipe
 from terminal.session import CardSession
 
-__all__ = ["API_PREFIX", "api_version", "build_router", "compare_versions", "service_version"]
+__all__ = [
+    "API_PREFIX",
+    "API_VERSION_HEADER",
+    "api_version",
+    "build_router",
+    "compare_versions",
+    "service_version",
+]
 
 API_PREFIX = "/api/v1"
+API_VERSION_HEADER = "X-Sscard-Api-Version"
+VERSION_PATTERN = r"^[0-9]{1,3}\.[0-9]{1,3}$"
 T = TypeVar("T")
+
+# Bodies whose fields all have defaults may be omitted (an empty POST reads the card in the
+# configured reader with the default wait).
+CardBody = Annotated[m.CardRequest, Body(default_factory=m.CardRequest)]
+CardStatusBody = Annotated[m.CardStatusRequest, Body(default_factory=m.CardStatusRequest)]
+LifeCycleBody = Annotated[m.LifeCycleRequest, Body(default_factory=m.LifeCycleRequest)]
+BlockBody = Annotated[m.BlockRequest, Body(default_factory=m.BlockRequest)]
+PinVerifyBody = Annotated[m.PinVerifyRequest, Body(default_factory=m.PinVerifyRequest)]
+PinChangeBody = Annotated[m.PinChangeRequest, Body(default_factory=m.PinChangeRequest)]
+PinResetBody = Annotated[m.PinResetRequest, Body(default_factory=m.PinResetRequest)]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": m.ErrorModel, "description": text}
     for code, text in (
-        (400, "bad input (national -14 / -41 / -42 / -33)"),
+        (400, "bad input (national -14 / -41 / -42 / -33), or a PIN in the URL, or an API version "
+         "this service cannot serve"),
         (401, "missing or wrong bearer token"),
         (403, "refused by the Origin / Host / loopback checks"),
-        (404, "no such reader"),
+        (404, "no reader matches (national -12)"),
         (409, "the card refused or is absent (-2, -1, -51, -52, -SW ...)"),
         (422, "the request body does not fit the schema"),
         (429, "too many PIN attempts on this card (Retry-After)"),
@@ -91,8 +111,9 @@ def reader_dict(info: ReaderInfo) -> dict[str, Any]:
     return {**info.to_dict(), "card_kind": card_kind(info.name, info.atr) if info.card_present else None}
 
 
-def build_router(ctx: ServiceContext) -> APIRouter:
-    """The routes of the native API bound to one service context."""
+def build_router(ctx: ServiceContext, app: FastAPI) -> APIRouter:
+    """The routes of the native API bound to one service context (``app``
+    gives the OpenAPI document, served behind the token like every route)."""
 
     async def require_token(
         credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
@@ -102,7 +123,21 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         if not ctx.token.matches(credentials.credentials):
             raise Unauthorized("wrong bearer token")
 
-    router = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_token)], responses=ERRORS)
+    async def require_version(
+        needed: str | None = Header(  # noqa: B008
+            None,
+            alias=API_VERSION_HEADER,
+            pattern=VERSION_PATTERN,
+            description="the API version the calling page needs (MAJOR.MINOR); refused (400) when this "
+            "service cannot serve it",
+        ),
+    ) -> None:
+        if needed is not None and compare_versions(needed, api_version()) != 0:
+            raise ApiVersionUnsupported(f"API {needed} requested, this service offers {api_version()}")
+
+    router = APIRouter(
+        prefix=API_PREFIX, dependencies=[Depends(require_token), Depends(require_version)], responses=ERRORS
+    )
     config = ctx.config
 
     def target(body: m.CardRequest) -> CardTarget:
@@ -121,6 +156,10 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         return call
 
     # -- service ------------------------------------------------------------------------------
+
+    @router.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> dict[str, Any]:
+        return app.openapi()
 
     @router.get("/version", response_model=m.VersionModel, summary="Service and API version")
     async def version() -> dict[str, Any]:
@@ -196,27 +235,27 @@ def build_router(ctx: ServiceContext) -> APIRouter:
     # -- reading ----------------------------------------------------------------------------------
 
     @router.post("/card/basic", response_model=m.BasicInfoModel, summary="Card identification (EF05)")
-    async def card_basic(body: m.CardRequest) -> dict[str, Any]:
+    async def card_basic(body: CardBody) -> dict[str, Any]:
         result = await run("card.read_basic", body, flows.read_basic)
         return result.to_dict()
 
     @router.post("/card/holder", response_model=m.HolderInfoModel, summary="Holder information (EF06)")
-    async def card_holder(body: m.CardRequest) -> dict[str, Any]:
+    async def card_holder(body: CardBody) -> dict[str, Any]:
         result = await run("card.read_holder", body, flows.read_holder)
         return result.to_dict()
 
     @router.post("/card/national", response_model=m.NationalBasModel, summary="The iReadCardBas string")
-    async def card_national(body: m.CardRequest) -> dict[str, Any]:
+    async def card_national(body: CardBody) -> dict[str, Any]:
         text = await run("card.read_national", body, flows.read_card_bas)
         return {"pOutInfo": text, "fields": text.split("|")[:-1]}
 
     @router.post("/card/authenticate", response_model=m.AuthenticityModel, summary="Is the card genuine?")
-    async def card_authenticate(body: m.CardRequest) -> dict[str, Any]:
+    async def card_authenticate(body: CardBody) -> dict[str, Any]:
         result = await run("card.authenticate", body, flows.authenticate_card)
         return result.to_dict()
 
     @router.post("/card/status", response_model=m.CardStatusModel, summary="Life cycle, PIN and key counters")
-    async def card_status(body: m.CardStatusRequest) -> dict[str, Any]:
+    async def card_status(body: CardStatusBody) -> dict[str, Any]:
         result = await run(
             "card.status", body, lambda s: flows.card_status(s, key_counters=body.key_counters)
         )
@@ -239,29 +278,29 @@ def build_router(ctx: ServiceContext) -> APIRouter:
     # -- life cycle ---------------------------------------------------------------------------------
 
     @router.post("/card/activate", response_model=m.LifeCycleModel, summary="Activate the application (启用)")
-    async def card_activate(body: m.LifeCycleRequest) -> dict[str, Any]:
+    async def card_activate(body: LifeCycleBody) -> dict[str, Any]:
         result = await run("card.activate", body, checked(body.card_info, flows.activate))
         return result.to_dict()
 
     @router.post("/card/block", response_model=m.LifeCycleModel, summary="Loss report / block (挂失)")
-    async def card_block(body: m.BlockRequest) -> dict[str, Any]:
+    async def card_block(body: BlockBody) -> dict[str, Any]:
         result = await run("card.block", body, checked(body.card_info, lambda s: flows.block(s, body.mode)))
         return result.to_dict()
 
     @router.post("/card/unblock", response_model=m.LifeCycleModel, summary="Release a temporary block")
-    async def card_unblock(body: m.LifeCycleRequest) -> dict[str, Any]:
+    async def card_unblock(body: LifeCycleBody) -> dict[str, Any]:
         result = await run("card.unblock", body, checked(body.card_info, flows.unblock))
         return result.to_dict()
 
     # -- PIN ------------------------------------------------------------------------------------------
 
     @router.post("/pin/status", response_model=m.PinStatusModel, summary="Service password state")
-    async def pin_status(body: m.CardRequest) -> dict[str, Any]:
+    async def pin_status(body: CardBody) -> dict[str, Any]:
         result = await run("pin.status", body, flows.pin_status)
         return result.to_dict()
 
     @router.post("/pin/verify", response_model=m.PinOperationModel, summary="Verify the service password")
-    async def pin_verify(body: m.PinVerifyRequest) -> dict[str, Any]:
+    async def pin_verify(body: PinVerifyBody) -> dict[str, Any]:
         pin = bytearray(body.pin.encode()) if body.pin is not None else None
         body.pin = None
         entry = "body" if pin is not None else ctx.desk.provider.name
@@ -277,7 +316,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         return {**result.to_dict(), "entry": entry}
 
     @router.post("/pin/change", response_model=m.PinOperationModel, summary="Change the service password")
-    async def pin_change(body: m.PinChangeRequest) -> dict[str, Any]:
+    async def pin_change(body: PinChangeBody) -> dict[str, Any]:
         old = bytearray(body.old_pin.encode()) if body.old_pin is not None else None
         new = bytearray(body.new_pin.encode()) if body.new_pin is not None else None
         body.old_pin = body.new_pin = None
@@ -289,14 +328,14 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         return {**result.to_dict(), "entry": entry}
 
     @router.post("/pin/reset", response_model=m.PinOperationModel, summary="Reset the service password (PRK)")
-    async def pin_reset(body: m.PinResetRequest) -> dict[str, Any]:
+    async def pin_reset(body: PinResetBody) -> dict[str, Any]:
         new = body.new_pin
         body.new_pin = None
         result = await run("pin.reset", body, checked(body.card_info, lambda s: flows.reset_pin(s, new_pin=new)))
         return result.to_dict()
 
     @router.post("/pin/unblock", response_model=m.PinOperationModel, summary="Unblock the service password (PUK)")
-    async def pin_unblock(body: m.LifeCycleRequest) -> dict[str, Any]:
+    async def pin_unblock(body: LifeCycleBody) -> dict[str, Any]:
         result = await run("pin.unblock", body, checked(body.card_info, flows.unblock_pin))
         return result.to_dict()
 

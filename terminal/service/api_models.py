@@ -127,7 +127,8 @@ class ErrorModel(BaseModel):
     message_en: str
     national_code: int
     sw: str | None = Field(None, description="card status word (hex) when a card answered")
-    retry_after: float | None = None
+    retries_left: int | None = Field(None, description="tries left after a wrong PIN (-51) or key (63Cx)")
+    retry_after: float | None = Field(None, description="seconds to wait after a PIN rate-limit refusal (429)")
 
 
 class ReaderModel(BaseModel):
@@ -181,7 +182,11 @@ class PinStatusModel(BaseModel):
 class PinOperationModel(PinStatusModel):
     operation: Literal["verify", "change", "reset", "unblock"]
     ok: bool
-    entry: Literal["body", "pinpad", "page", "scripted", "none"] = "none"
+    entry: Literal["body", "pinpad", "page", "auto", "scripted", "none"] = Field(
+        "none",
+        description="how the PIN was given: in the body, typed at the terminal (pinpad, page, auto: the "
+        "PIN pad where the reader has one, else the PIN page; scripted: a test provider), or none",
+    )
 
 
 class LifeCycleModel(BaseModel):

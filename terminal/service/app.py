@@ -105,13 +105,13 @@ class ServiceApp:
             title="sscard local service",
             version=service_version(),
             description=DESCRIPTION,
-            openapi_url=f"{API_PREFIX}/openapi.json",
+            openapi_url=None,
             docs_url=None,
             redoc_url=None,
             lifespan=lifespan,
         )
         _install_handlers(native)
-        native.include_router(build_router(ctx))
+        native.include_router(build_router(ctx, native))
         native.include_router(build_event_router(ctx, prefix=API_PREFIX))
         native.include_router(build_page_router(ctx))
 

@@ -18,7 +18,7 @@ from apdu.errors import SscardError
 from apdu.transport import Transport
 from terminal.keysource.base import KeySource
 from terminal.readers import ReaderInfo, find_psam_reader, list_readers
-from terminal.service.pcsc_control import ControlChannel, PcscControlChannel
+from terminal.service.pcsc_control import ControlChannel, TransportControlChannel
 from terminal.watch import ReaderEvent, ReaderWatcher
 
 __all__ = ["CardBackend", "PcscBackend"]
@@ -74,7 +74,7 @@ class PcscBackend:
         return PcscTransport(reader, dispose="reset")
 
     def control_channel(self, transport: Transport) -> ControlChannel | None:
-        return PcscControlChannel.for_transport(transport)
+        return TransportControlChannel.for_transport(transport)
 
     def open_psam(self, pattern: str) -> KeySource:
         from terminal.keysource import PsamKeySource

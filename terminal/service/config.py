@@ -127,6 +127,35 @@ class ServiceConfig:
             national_port=self.national_port if national_port is None else national_port,
         )
 
+    def with_overrides(
+        self,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        national_port: int | None = None,
+        card_reader: str | None = None,
+    ) -> ServiceConfig:
+        """A copy with command-line values applied (checked as the file's values)."""
+        new_host = self.host if host is None else host.strip()
+        if not is_loopback_host(new_host):
+            raise ServiceConfigError(f"--host: the service binds to loopback only, not {new_host[:100]!r}")
+        new_port = self.port if port is None else _port("--port", port, allow_zero=True)
+        new_national = self.national_port if national_port is None else _port(
+            "--national-port", national_port, allow_zero=True
+        )
+        if new_port and new_national and new_port == new_national:
+            raise ServiceConfigError("--national-port: must differ from the native port")
+        reader = self.card_reader if card_reader is None else card_reader.strip()
+        return replace(
+            self,
+            host=new_host,
+            port=new_port,
+            national_port=new_national,
+            card_reader=reader,
+            kiosk_reader=self.kiosk_reader if card_reader is None or self.kiosk_reader != self.card_reader
+            else reader,
+        )
+
     @property
     def own_origins(self) -> tuple[str, ...]:
         """The service's own web origins (its pages: PIN page, kiosk)."""

@@ -21,6 +21,17 @@ from terminal.service.tokens import AccessToken, load_or_create_token
 __all__ = ["ServiceContext"]
 
 
+def _pin_provider(config: ServiceConfig, backend: CardBackend, broker: PinPageBroker) -> PinEntryProvider:
+    """``pin.entry``: the PIN page, the reader's PIN pad, or auto (PIN pad where there is one)."""
+    page = PinPageEntry(broker, timeout=config.pin_entry_timeout_seconds)
+    pinpad = PinPadEntry(backend, timeout=config.pin_entry_timeout_seconds)
+    if config.pin_entry == "page":
+        return page
+    if config.pin_entry == "pinpad":
+        return pinpad
+    return AutoPinEntry(pinpad, page)
+
+
 @dataclass
 class ServiceContext:
     config: ServiceConfig
@@ -57,9 +68,7 @@ class ServiceContext:
         runner = CardRunner(config, backend, hub, queue, keys, journal, anchors)
         broker = PinPageBroker(hub)
         if pin_provider is None:
-            page = PinPageEntry(broker, timeout=config.pin_entry_timeout_seconds)
-            pinpad = PinPadEntry(backend, timeout=config.pin_entry_timeout_seconds)
-            pin_provider = {"page": page, "pinpad": pinpad}.get(config.pin_entry) or AutoPinEntry(pinpad, page)
+            pin_provider = _pin_provider(config, backend, broker)
         limiter = PinRateLimiter(
             attempts=config.pin_attempts_per_window,
             window=config.pin_window_seconds,

@@ -13,6 +13,7 @@ from apdu.errors import NoCardError, SscardError
 from terminal.service._data import load_data
 
 __all__ = [
+    "ApiVersionUnsupported",
     "CardBusy",
     "CardWaitTimeout",
     "ClientRefused",
@@ -23,6 +24,7 @@ __all__ = [
     "NotFound",
     "OriginRefused",
     "PinEntryUnavailable",
+    "PinInUrl",
     "PinRateLimited",
     "RequestInvalid",
     "ServiceConfigError",
@@ -102,6 +104,14 @@ class HsmSequenceError(ServiceError):
 
 class RequestInvalid(ServiceError):
     """A request body or message that does not fit the schema (-14)."""
+
+
+class PinInUrl(ServiceError):
+    """A PIN-like query parameter: PINs go in request bodies only (HTTP 400, -14)."""
+
+
+class ApiVersionUnsupported(ServiceError):
+    """The page needs an API version this service does not offer (HTTP 400)."""
 
 
 class NotFound(ServiceError):

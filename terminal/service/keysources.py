@@ -1,7 +1,8 @@
 """The service's key source, journal and trust anchors, built from the configuration.
 
 :class:`KeySourceProvider` opens the configured key source lazily and keeps
-it: ``psam`` (the PSAM in its reader, re-opened after it was pulled),
+it: ``psam`` (the PSAM in its reader, re-opened after it was pulled or reset:
+:class:`ReopeningKeySource`),
 ``dev_key_file`` and ``software_hsm`` (a development key file, never for
 production: the terminal logs and warns), or ``none``.  The national
 ``*_HSM_Step`` functions never use it: they take the outside module's
@@ -13,10 +14,12 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from apdu.errors import KeySourceError, SscardError
+from apdu.errors import KeySourceError, SscardError, TransportError
+from card_model.keys import Algorithm, KeyRole
 from card_model.errors import CardModelError
 from sm_crypto.errors import CryptoError
 from sm_crypto.x509 import Sm2Certificate, load_pem_certificates
@@ -26,9 +29,71 @@ from terminal.service.backend import CardBackend
 from terminal.service.config import ServiceConfig
 from terminal.service.errors import ServiceConfigError
 
-__all__ = ["KeySourceProvider", "load_trust_anchors", "open_journal"]
+__all__ = ["KeySourceProvider", "ReopeningKeySource", "load_trust_anchors", "open_journal"]
 
 log = logging.getLogger("sscard.service.keys")
+
+
+T = TypeVar("T")
+
+
+class ReopeningKeySource:
+    """A PSAM key source that survives the PSAM being reset or re-inserted.
+
+    Another program (or another service instance) may reset the PSAM between
+    two operations; its next transaction then fails with a transport error
+    (e.g. ``card_reset``).  Every PSAM operation is self-contained (INIT FOR
+    DESCRYPT and CIPHER in one transaction), so the source is re-opened and
+    the operation tried once more; a PSAM that cannot be re-opened is
+    ``no_psam`` (-2201)."""
+
+    kind = "psam"
+
+    def __init__(self, opener: Callable[[], KeySource]) -> None:
+        self._opener = opener
+        self._lock = threading.Lock()
+        self._source: KeySource = opener()
+
+    @property
+    def terminal_number(self) -> str:
+        return self._source.terminal_number
+
+    def _call(self, operation: Callable[[KeySource], T]) -> T:
+        with self._lock:
+            source = self._source
+            try:
+                return operation(source)
+            except TransportError as exc:
+                log.info("PSAM: %s; re-opening it", exc.error_id)
+            self._close(source)
+            try:
+                self._source = self._opener()
+            except SscardError as exc:
+                raise KeySourceError(f"the PSAM cannot be re-opened ({exc.error_id})", kind="no_psam") from exc
+            try:
+                return operation(self._source)
+            except TransportError as exc:
+                raise KeySourceError(f"the PSAM does not answer ({exc.error_id})", kind="no_psam") from exc
+
+    def external_auth(self, role: KeyRole, algorithm: Algorithm, factor: bytes, challenge: bytes) -> bytes:
+        return self._call(lambda s: s.external_auth(role, algorithm, factor, challenge))
+
+    def mac(self, role: KeyRole, algorithm: Algorithm, factor: bytes, iv: bytes, message: bytes) -> bytes:
+        return self._call(lambda s: s.mac(role, algorithm, factor, iv, message))
+
+    def verify_internal_auth(self, algorithm: Algorithm, factor: bytes, challenge: bytes, response: bytes) -> bool:
+        return self._call(lambda s: s.verify_internal_auth(algorithm, factor, challenge, response))
+
+    @staticmethod
+    def _close(source: KeySource) -> None:
+        try:
+            source.close()
+        except SscardError as err:
+            log.debug("closing the PSAM: %s", err.error_id)
+
+    def close(self) -> None:
+        with self._lock:
+            self._close(self._source)
 
 
 class KeySourceProvider:
@@ -60,7 +125,7 @@ class KeySourceProvider:
 
     def _open(self) -> KeySource:
         if self.kind == "psam":
-            return self._backend.open_psam(self._config.psam_reader)
+            return ReopeningKeySource(lambda: self._backend.open_psam(self._config.psam_reader))
         path = self._config.key_path
         assert path is not None
         from card_model.keys import IssuerKeySet

@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 
 from apdu.errors import KeySourceError, SscardError
 from terminal.keysource import HsmConversation
-from terminal.service.cards import CardTarget, HeldSession
+from terminal.service.cards import CardTarget, HeldSession, KeyChoice
 from terminal.service.context import ServiceContext
 from terminal.service.errors import HsmSequenceError, InternalError
 from terminal.service.national_handlers import CARD_HANDLERS, READER_HANDLERS, uses_key_source
@@ -43,12 +43,12 @@ from terminal.service.national_protocol import (
     error_answer,
     function_specs,
     parse_call,
+    requested_function,
 )
 
 __all__ = ["NationalConnection", "build_national_app"]
 
 log = logging.getLogger("sscard.service.national")
-
 
 
 class _NoHsmNeeded(Exception):
@@ -83,6 +83,7 @@ class NationalConnection:
         function: str | None = None
         echo: dict[str, Any] | None = None
         try:
+            function = requested_function(raw)
             call = parse_call(raw)
             function, echo = call.spec.name, call.echo
             out = await self._dispatch(call)
@@ -95,9 +96,8 @@ class NationalConnection:
         except Exception:
             log.exception("national %s: unexpected failure", function or "-")
             body = error_answer(function, InternalError(), echo=echo)
-        log.info(
-            "national %s -> %d (%.1f ms)", function or "-", body["success"], (time.perf_counter() - started) * 1000
-        )
+        elapsed = (time.perf_counter() - started) * 1000
+        log.info("national %s -> %d (%.1f ms)", function or "-", body["success"], elapsed)
         return body
 
     async def _dispatch(self, call: NationalCall) -> str:
@@ -105,6 +105,13 @@ class NationalConnection:
         reader_fn = READER_HANDLERS.get(spec.handler)
         if reader_fn is not None:
             return await run_in_threadpool(reader_fn, self.ctx, call)
+        pending = self.pending
+        if pending is not None and not (
+            spec.hsm_step is not None and spec.hsm_step > 1 and spec.family == pending.family
+        ):
+            # The caller moved on without finishing its step sequence: give the card back.
+            log.info("national %s: abandoning the pending %s step sequence", spec.name, pending.family)
+            await self.cancel_pending()
         if spec.hsm_step is None:
             return await self._plain(call)
         if spec.hsm_step == 1:
@@ -114,12 +121,14 @@ class NationalConnection:
     def _target(self, call: NationalCall) -> CardTarget:
         itype = call.args.get("iType", 3)
         return CardTarget(
-            reader=None, itype=itype if isinstance(itype, int) else 3, wait=self.ctx.config.national_card_wait_seconds
+            reader=None,
+            itype=itype if isinstance(itype, int) else 3,
+            wait=self.ctx.config.national_card_wait_seconds,
         )
 
     async def _plain(self, call: NationalCall) -> str:
         handler = CARD_HANDLERS[call.spec.handler]
-        choice = "configured" if uses_key_source(call) else "none"
+        choice: KeyChoice = "configured" if uses_key_source(call) else "none"
         return await run_in_threadpool(
             partial(
                 self.ctx.runner.run,

@@ -28,6 +28,7 @@ __all__ = [
     "error_answer",
     "function_specs",
     "parse_call",
+    "requested_function",
 ]
 
 MAX_MESSAGE = 16384
@@ -107,6 +108,20 @@ def _argument(name: str, value: Any) -> int | str:
     return value
 
 
+def requested_function(raw: str | bytes) -> str | None:
+    """The ``function`` a message names (known or not, at most 60 characters),
+    for the answer to a message that cannot be parsed further; None when the
+    message is not a JSON object with a text ``function``."""
+    if len(raw) > MAX_MESSAGE:
+        return None
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    name = doc.get("function") if isinstance(doc, dict) else None
+    return name[:60] if isinstance(name, str) and name else None
+
+
 def parse_call(raw: str | bytes) -> NationalCall:
     """Parse one request message; a bad message raises the error to answer
     (RequestInvalid -14, FunctionNotSupported -13, InvalidInput -14/-42)."""
@@ -143,7 +158,9 @@ def answer(function: str | None, success: int, out: str = "", *, message: str | 
     return body
 
 
-def error_answer(function: str | None, exc: SscardError, *, echo: dict[str, Any] | None = None) -> dict[str, Any]:
+def error_answer(
+    function: str | None, exc: SscardError, *, echo: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The answer of a failed call: the national code, the error's Chinese text;
     ``pOutInfo`` holds the tries left after a wrong PIN (``2|``), else nothing."""
     retries = getattr(exc, "retries_left", None)

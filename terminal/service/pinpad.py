@@ -19,6 +19,7 @@ not checked for PIN pad changes (docs/service.md).
 from __future__ import annotations
 
 import struct
+
 from apdu.errors import PinBlocked, PinEntryError
 from apdu.status import error_for
 from terminal import flows
@@ -93,7 +94,7 @@ def modify_structure(pin_id: int, min_digits: int, max_digits: int, timeout: int
     apdu = bytes([0x80, 0x5E, 0x01, pin_id, len(data)]) + data
     return (
         struct.pack(
-            "<BBBBBBBHBBHBBB3sI",
+            "<BBBBBBBHBBBHBBB3sI",
             min(timeout, 255),  # bTimerOut
             min(timeout, 255),  # bTimerOut2
             FORMAT_BCD_BYTES,  # bmFormatString
@@ -155,7 +156,11 @@ def pinpad_change(session: CardSession, channel: ControlChannel, *, timeout: int
         before = flows.pin_status(session)
         if before.state == "blocked":
             raise PinBlocked()
-        details = {"entry": "pinpad", "initial_before": before.initial, "tries_before": before.retries_left}
+        details: dict[str, str | int | bool] = {
+            "entry": "pinpad",
+            "initial_before": before.initial,
+            "tries_before": before.retries_left,
+        }
         with JournalScope(session.journal, "pin.change", session.card_id, details) as scope:
             session.select_application()
             structure = modify_structure(rules.pin_id, rules.min_digits, rules.max_digits, timeout)

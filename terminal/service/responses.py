@@ -1,6 +1,7 @@
 """Errors as HTTP answers: the status of each error class (data/http_status.toml)
 and the JSON error body of the CLI/service contract (``error``, ``message``
-in Chinese, ``message_en``, ``national_code``, ``sw`` when a card answered)."""
+in Chinese, ``message_en``, ``national_code``, ``sw`` when a card answered,
+``retries_left`` after a wrong PIN or key, ``retry_after`` when rate-limited)."""
 
 from __future__ import annotations
 
@@ -34,4 +35,7 @@ def error_response(exc: SscardError, *, status: int | None = None) -> JSONRespon
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="sscard"'
     body: dict[str, Any] = exc.to_dict()
+    retries = getattr(exc, "retries_left", None)
+    if isinstance(retries, int) and not isinstance(retries, bool):
+        body["retries_left"] = retries
     return JSONResponse(body, status_code=status or http_status(exc), headers=headers)

@@ -18,8 +18,12 @@ before any route sees it:
    for their own origin only (never ``*``); preflights are answered here,
    including Chrome's ``Access-Control-Allow-Private-Network``.
 
-Refusals are HTTP 403 with the JSON error body (WebSocket: the handshake is
-refused with 403).  Responses get ``nosniff``, ``no-referrer``,
+5. **No PIN in the URL**: a query parameter whose name looks like a PIN
+   (``data/api.toml`` ``[url] pin_words``) is refused (400, ``pin_in_url``)
+   before any route or log sees it; PINs travel in request bodies only.
+
+Refusals are HTTP 403 with the JSON error body (400 for a PIN in the URL;
+WebSocket: the handshake is refused with 403).  Responses get ``nosniff``, ``no-referrer``,
 ``Cache-Control: no-store`` and, for pages, a CSP that forbids framing.
 The bearer token is checked by the routes (:mod:`terminal.service.api`).
 """
@@ -29,14 +33,16 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+from urllib.parse import parse_qsl
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from apdu.errors import SscardError
 from terminal.service.config import ServiceConfig
-from terminal.service.errors import ClientRefused, HostRefused, OriginRefused
+from terminal.service._data import load_data
+from terminal.service.errors import ClientRefused, HostRefused, OriginRefused, PinInUrl
 
-__all__ = ["SecurityMiddleware", "allowed_hosts", "header", "is_loopback_peer"]
+__all__ = ["SecurityMiddleware", "allowed_hosts", "header", "is_loopback_peer", "pin_in_query"]
 
 log = logging.getLogger("sscard.service.security")
 
@@ -53,6 +59,7 @@ PAGE_CSP = (
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
 PAGE_PREFIXES = ("/kiosk", "/pin")
+API_PATH = "/api/"
 
 
 def header(scope: Scope, name: str) -> str | None:
@@ -72,6 +79,17 @@ def is_loopback_peer(scope: Scope) -> bool:
         return ipaddress.ip_address(str(client[0]).split("%", 1)[0]).is_loopback
     except ValueError:
         return False
+
+
+def pin_in_query(scope: Scope) -> bool:
+    """True when a query parameter's name contains one of the PIN words."""
+    raw = scope.get("query_string", b"")
+    if not raw:
+        return False
+    words: list[str] = load_data("api")["url"]["pin_words"]
+    text = bytes(raw).decode("latin-1")
+    names = [name.lower() for name, _ in parse_qsl(text, keep_blank_values=True)]
+    return any(word in name for name in names for word in words)
 
 
 def allowed_hosts(config: ServiceConfig) -> frozenset[str]:
@@ -109,6 +127,7 @@ class SecurityMiddleware:
         self.hosts = allowed_hosts(config)
         self.origins = config.allowed_origins
         self.own = frozenset(config.own_origins)
+        self.api_version = str(load_data("api")["api_version"]).encode("ascii")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -117,6 +136,7 @@ class SecurityMiddleware:
             return
         try:
             origin = self.check(scope)
+            self.check_url(scope)
         except SscardError as exc:
             log.warning("refused %s %s: %s", kind, scope.get("path", ""), exc.error_id)
             await self._refuse(scope, send, exc)
@@ -150,6 +170,11 @@ class SecurityMiddleware:
             raise OriginRefused(f"origin {origin[:100]!r} is not on the allow-list")
         return normalized
 
+    @staticmethod
+    def check_url(scope: Scope) -> None:
+        if pin_in_query(scope):
+            raise PinInUrl("a PIN-like query parameter was refused")
+
     async def _refuse(self, scope: Scope, send: Send, exc: SscardError) -> None:
         if scope["type"] == "websocket":
             # Closing before accepting makes the server answer the handshake with 403.
@@ -159,7 +184,7 @@ class SecurityMiddleware:
         await send(
             {
                 "type": "http.response.start",
-                "status": 403,
+                "status": 400 if isinstance(exc, PinInUrl) else 403,
                 "headers": [
                     (b"content-type", b"application/json; charset=utf-8"),
                     (b"content-length", str(len(body)).encode()),
@@ -204,8 +229,11 @@ class SecurityMiddleware:
                     extra.append((b"cache-control", b"no-store"))
                 if page:
                     extra += [(b"content-security-policy", PAGE_CSP.encode()), (b"x-frame-options", b"DENY")]
+                if path.startswith(API_PATH):
+                    extra.append((b"x-sscard-api-version", self.api_version))
                 if cors_origin is not None:
                     extra += self._cors_headers(cors_origin)
+                    extra.append((b"access-control-expose-headers", b"X-Sscard-Api-Version, Retry-After"))
                 message = {**message, "headers": headers + [h for h in extra if h[0] not in present]}
             await send(message)
 

@@ -22,8 +22,8 @@ from urllib.parse import quote
 import pytest
 import sqlalchemy as sa
 
+from card_model.values import ssn_check_digit
 from terminal.registry import Actor, AgentInfo, Journal, NewCard, Registry, open_registry
-from terminal.registry.values import ssn_check_digit
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"

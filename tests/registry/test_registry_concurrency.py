@@ -6,6 +6,7 @@ and fires; runs on PostgreSQL (row locks) and SQLite (BEGIN IMMEDIATE).
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 from collections import Counter
 from collections.abc import Callable
@@ -111,7 +112,7 @@ def test_release_races_replacement(env: Env) -> None:
         card = env.registry.card(card_id)
         assert card.status == "replaced" and card.replaced_by == replaced_ok[0][1]
         history = env.registry.history(card_id)
-        for earlier, later in zip(history, history[1:], strict=False):
+        for earlier, later in itertools.pairwise(history):
             assert later.from_status == earlier.to_status  # a serial order exists
         assert history[-1].event == "replace"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import select
 import signal
@@ -133,7 +134,7 @@ def test_kill_during_a_stream_of_operations(env: Env) -> None:
         history = registry.history(card_id)
         card = registry.card(card_id)
         assert card.status == history[-1].to_status and card.version == len(history)
-        for earlier, later in zip(history, history[1:], strict=False):
+        for earlier, later in itertools.pairwise(history):
             assert later.from_status == earlier.to_status
         changes = journal.query(card_id=card_id, operation="registry.report_loss_temporary") + journal.query(
             card_id=card_id, operation="registry.release_loss"

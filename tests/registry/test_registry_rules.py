@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -424,7 +425,7 @@ def test_history_is_a_consistent_chain_with_actors(env: Env) -> None:
         "cancel_social_security",
         "cancel_financial",
     ]
-    for earlier, later in zip(history, history[1:], strict=False):
+    for earlier, later in itertools.pairwise(history):
         assert later.from_status == earlier.to_status
     assert {e.terminal for e in history[1:]} == {env.clerk.terminal}
     assert env.registry.card(card_id).version == len(history)

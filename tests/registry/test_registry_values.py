@@ -1,10 +1,15 @@
-"""Validators, bank list, masking and the journal-details sanitizer (no database)."""
+"""Input checks (card_model.values behind the registry's own errors), bank list,
+masking and the journal-details sanitizer (no database)."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 import pytest
 
-from terminal.registry import banks, catalog, errors, sanitize, values
+from card_model.values import partner_banks, ssn_check_digit
+from terminal.registry import catalog, errors, sanitize
+from terminal.registry import validation as values
 
 VALID_SSN = "110102197305211008"
 X_SSN = "11010519491231002X"  # check character X
@@ -40,7 +45,7 @@ def test_invalid_ssns_are_refused_without_echoing_them(bad: object, why: str) ->
 def test_check_digit_matches_iso_7064_mod_11_2() -> None:
     # ISO 7064 MOD 11-2: sum of digit * 2^(17-i) plus the check value is 1 mod 11
     for body in ("11010219730521100", "11010519491231002", "44030419990101123"):
-        check = values.ssn_check_digit(body)
+        check = ssn_check_digit(body)
         value = 10 if check == "X" else int(check)
         total = sum(int(d) * pow(2, 17 - i, 11) for i, d in enumerate(body))
         assert (total + value) % 11 == 1
@@ -76,8 +81,13 @@ def test_dates_generations_names_genders() -> None:
         values.validity("2035-01-01", "2025-01-01")
     with pytest.raises(errors.InvalidCardData):
         values.date_value("2025-02-30", "issue_date")
-    with pytest.raises(errors.InvalidCardData):
-        values.date_value("20250301", "issue_date")
+    # the card model's date forms: date, YYYY-MM-DD and the card's YYYYMMDD
+    assert values.date_value("20250301", "issue_date") == date(2025, 3, 1)
+    assert values.date_value(date(2025, 3, 1), "issue_date") == date(2025, 3, 1)
+    for bad_date in ("28/02/2035", "1899-12-31", datetime(2025, 3, 1, 8, 0), 20250301):
+        with pytest.raises(errors.InvalidCardData) as info:
+            values.date_value(bad_date, "expiry_date")
+        assert "expiry date" in str(info.value) and "卡有效期" in info.value.message_zh
     for bad_generation in (0, 4, True, "3"):
         with pytest.raises(errors.InvalidCardData):
             values.generation(bad_generation)
@@ -85,12 +95,17 @@ def test_dates_generations_names_genders() -> None:
         with pytest.raises(errors.InvalidHolderData):
             values.holder_name(bad_name)
     assert values.holder_name(" 欧阳娜娜 ") == "欧阳娜娜"
+    long_name = "阿卜杜热合曼·买买提艾力·阿不都热西提"
+    assert values.holder_name(long_name) == long_name
+    with pytest.raises(errors.InvalidHolderData):  # fits the card (255 GBK bytes), not the column
+        values.holder_name("A" * (values.NAME_COLUMN_CHARS + 1))
+    assert values.gender(None) is None and values.gender("9") == "9"
     with pytest.raises(errors.InvalidHolderData):
         values.gender("3")
 
 
 def test_the_fifteen_partner_banks() -> None:
-    codes = [b.code for b in catalog.banks()]
+    codes = [b.code for b in partner_banks()]
     assert len(codes) == 15 == len(set(codes))
     for name in (
         "ICBC",
@@ -109,11 +124,11 @@ def test_the_fifteen_partner_banks() -> None:
         "Beijing Rural Commercial Bank",
         "PSBC",
     ):
-        assert banks.resolve(name).code in codes
-    assert banks.resolve("  bank   of beijing ").code == "BOB"
-    assert banks.resolve("北京农商银行").code == "BRCB"
+        assert values.bank(name).code in codes
+    assert values.bank("  bank   of beijing ").code == "BOB"
+    assert values.bank("北京农商银行").code == "BRCB"
     with pytest.raises(errors.UnknownBank):
-        banks.resolve("HSBC")
+        values.bank("HSBC")
 
 
 def test_masking() -> None:
@@ -178,3 +193,18 @@ def test_state_catalogue_is_consistent() -> None:
         for r in catalog.reasons().values()
         if r.reason_id != "card_not_registered_refused"
     )
+
+
+def test_card_model_errors_become_registry_errors_without_repeating_the_field() -> None:
+    with pytest.raises(errors.InvalidSsn) as ssn:
+        values.ssn("110102197305211009")
+    assert ssn.value.national_code == -1111 and ssn.value.exit_code == 1
+    assert str(ssn.value) == "invalid social security number: check digit does not match (GB 11643)"
+    assert ssn.value.message_zh == "社会保障号码无效：校验码错误"
+    with pytest.raises(errors.InvalidCardId) as card:
+        values.card_id("990102D156000005" + "0" * 16)  # no province 99
+    assert card.value.national_code == -1112 and "province" in str(card.value)
+    assert card.value.__cause__ is None and card.value.__suppress_context__
+    with pytest.raises(errors.UnknownBank) as bank:
+        values.bank(None)
+    assert bank.value.national_code == -1113 and "BOB" in str(bank.value)

@@ -1,0 +1,253 @@
+"""Opening the card for a CLI command: reader, key source, journal, registry.
+
+:func:`card_options` adds the options every card command shares
+(``--psam-reader``, ``--key-source``, ``--key-file``, ``--journal``);
+:func:`open_card` picks the reader (global ``--reader``, else ``[cli]
+reader``, else the national iType 3 rule: the contact reader holding a card,
+then a contactless one; PSAM readers never), opens a
+:class:`~terminal.session.CardSession` with the key source
+(:class:`~terminal.cli_commands.keys.CliKeySource`) and the journal hook,
+and, with ``journal = "registry"``: settles what an earlier tear left open
+(:func:`terminal.flows.resolve_torn`) and asks the registry about the card
+(:meth:`Registry.check_presented`); a card the registry refuses (reported
+lost, replaced, cancelled) stops the command with
+:class:`~terminal.cli_commands.errors.PresentationRefused` (exit 10) unless
+the command is one a refused card must still allow (``status``, ``block``).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from terminal.cli_commands.errors import PresentationRefused
+from terminal.cli_commands.output import progress, text
+from terminal.cli_commands.state import cli_state
+
+if TYPE_CHECKING:
+    from sm_crypto.x509 import Sm2Certificate
+    from terminal.cli_commands.config import CliSettings
+    from terminal.cli_commands.keys import CliKeySource
+    from terminal.journal_hook import JournalHook
+    from terminal.readers import ReaderInfo
+    from terminal.registry import Registry
+    from terminal.session import CardSession
+
+__all__ = ["CardContext", "CardOptions", "card_options", "load_anchors", "open_card", "select_card_reader"]
+
+
+@dataclass(frozen=True, slots=True)
+class CardOptions:
+    """The card options of one command (None: take the configuration's)."""
+
+    psam_reader: str | None = None
+    key_source: str | None = None
+    key_file: str | None = None
+    journal: str | None = None
+
+    @classmethod
+    def pop(cls, kwargs: dict[str, Any]) -> CardOptions:
+        return cls(
+            psam_reader=kwargs.pop("psam_reader", None),
+            key_source=kwargs.pop("key_source", None),
+            key_file=kwargs.pop("key_file", None),
+            journal=kwargs.pop("journal", None),
+        )
+
+
+def card_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--psam-reader``, ``--key-source``, ``--key-file``, ``--journal``."""
+    options = [
+        click.option(
+            "--psam-reader",
+            metavar="TEXT",
+            help="PSAM读卡器名称的一部分。Part of the PSAM reader's name (default: the first PSAM found).",
+        ),
+        click.option(
+            "--key-source",
+            type=click.Choice(["auto", "psam", "dev_key_file", "software_hsm", "none"]),
+            help="密钥来源。Where the card keys come from (default auto: the PSAM, else --key-file).",
+        ),
+        click.option(
+            "--key-file",
+            metavar="PATH",
+            type=click.Path(dir_okay=False),
+            help="开发用密钥文件（严禁用于生产）。sscard-issuer-keys file (development only).",
+        ),
+        click.option(
+            "--journal",
+            type=click.Choice(["none", "registry"]),
+            help="记录操作日志并查询登记库。Journal the flow and check the card with the registry.",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@dataclass
+class CardContext:
+    """What a card command works with."""
+
+    session: CardSession
+    reader: ReaderInfo
+    keys: CliKeySource | None
+    settings: CliSettings
+    registry: Registry | None = None
+
+
+def select_card_reader(ctx: click.Context, *, include_psam: bool = False) -> ReaderInfo:
+    """The reader of the card (see the module docstring)."""
+    from terminal.readers import list_readers, select_reader
+
+    state = cli_state(ctx)
+    pattern = state.reader or state.settings().reader or None
+    with progress(ctx, "readers"):
+        readers = list_readers()
+    return select_reader(readers, pattern=pattern, include_psam=include_psam)
+
+
+def load_anchors(paths: tuple[str, ...]) -> tuple[Sm2Certificate, ...]:
+    """CA certificates (PEM, one or more, or DER) for card authenticity."""
+    from apdu.errors import InvalidInput
+    from sm_crypto.errors import CryptoError
+    from sm_crypto.x509 import Sm2Certificate, load_pem_certificates
+
+    anchors: list[Sm2Certificate] = []
+    for name in paths:
+        path = Path(name).expanduser()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InvalidInput(
+                f"trust anchor {path}: cannot read ({exc.strerror})",
+                kind="parameter",
+                message_zh=f"无法读取根证书文件 {path}",
+            ) from None
+        try:
+            if b"-----BEGIN" in data:
+                anchors.extend(load_pem_certificates(data))
+            else:
+                anchors.append(Sm2Certificate.from_der(data))
+        except (CryptoError, ValueError) as exc:
+            raise InvalidInput(
+                f"trust anchor {path}: not a certificate ({type(exc).__name__})",
+                kind="parameter",
+                message_zh=f"根证书文件 {path} 不是证书",
+            ) from None
+    return tuple(anchors)
+
+
+def _key_source(ctx: click.Context, settings: CliSettings, options: CardOptions, tracer: Any) -> CliKeySource | None:
+    from terminal.cli_commands.keys import CliKeySource
+
+    kind = options.key_source or settings.key_source
+    if options.key_file and not options.key_source and kind not in ("dev_key_file", "software_hsm"):
+        kind = "dev_key_file"
+    if kind == "none":
+        return None
+    return CliKeySource(
+        kind,
+        psam_reader=options.psam_reader or settings.psam_reader,
+        key_file=options.key_file or settings.key_file,
+        terminal_number=settings.terminal_number,
+        tracer=tracer,
+        busy=lambda: progress(ctx, "psam"),
+    )
+
+
+def _journal(ctx: click.Context, settings: CliSettings, options: CardOptions) -> tuple[JournalHook, Registry | None]:
+    from terminal.journal_hook import NullJournal
+
+    kind = options.journal or settings.journal
+    if kind != "registry":
+        return NullJournal(), None
+    from terminal.journal_hook import RegistryJournal
+    from terminal.registry import open_registry
+
+    url = os.environ.get("SSCARD_DB_URL") or settings.registry_url
+    with progress(ctx, "registry"):
+        registry, journal = open_registry(url)
+    operator = settings.operator or _login_name()
+    terminal = settings.terminal or socket.gethostname() or "sscard-cli"
+    return RegistryJournal(journal, terminal=terminal, operator=operator, agent=None), registry
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "sscard"
+
+
+def _settle(ctx: click.Context, session: CardSession, registry: Registry, *, gate: bool) -> None:
+    from terminal import flows
+
+    resolution = flows.resolve_torn(session)
+    for entry in resolution.entries:
+        key = "torn_resolved" if entry.resolved else "torn_unresolved"
+        click.echo(
+            text("words", key).format(entry_id=entry.entry_id, operation=entry.operation, outcome=entry.outcome),
+            err=True,
+        )
+    decision = registry.check_presented(session.card_id)
+    if decision.allowed:
+        if decision.reason_id not in ("card_ok", "card_not_registered"):
+            click.echo(text("words", "registry_notice").format(message=decision.message_zh), err=True)
+        return
+    if gate:
+        raise PresentationRefused(
+            f"the registry refuses card {decision.card_id}: {decision.reason_id} ({decision.message_en})",
+            reason=decision.reason_id,
+            block_on_card=decision.block_on_card,
+            message_zh=decision.message_zh,
+            national_code=decision.national_code,
+        )
+    click.echo(text("words", "registry_notice").format(message=decision.message_zh), err=True)
+
+
+@contextmanager
+def open_card(
+    ctx: click.Context,
+    options: CardOptions,
+    *,
+    gate: bool = True,
+    anchors: tuple[str, ...] = (),
+) -> Iterator[CardContext]:
+    """The card session of a command (closed, with the key source, at the end)."""
+    from apdu.trace import Tracer
+    from terminal.session import CardSession
+
+    state = cli_state(ctx)
+    settings = state.settings()
+    reader = select_card_reader(ctx)
+    tracer = Tracer(reader=reader.name) if state.verbose >= 2 else None
+    with ExitStack() as stack:
+        keys = _key_source(ctx, settings, options, Tracer(reader="PSAM") if tracer is not None else None)
+        if keys is not None:
+            stack.callback(keys.close)
+        journal, registry = _journal(ctx, settings, options)
+        if registry is not None:
+            stack.callback(registry.close)
+        with progress(ctx, "connect"):
+            session = CardSession.open(
+                reader,
+                key_source=keys,
+                journal=journal,
+                tracer=tracer,
+                trust_anchors=load_anchors(anchors or settings.trust_anchors),
+                terminal_number=settings.terminal_number or None,
+                device_number=settings.device_number,
+            )
+        stack.callback(session.close)
+        if registry is not None:
+            _settle(ctx, session, registry, gate=gate)
+        yield CardContext(session=session, reader=reader, keys=keys, settings=settings, registry=registry)

@@ -1,0 +1,5 @@
+"""``python -m terminal.service``: ``sscard serve`` without the root CLI."""
+
+from terminal.service.cli import main
+
+main()

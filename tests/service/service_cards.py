@@ -1,0 +1,159 @@
+"""Helpers of the service tests: virtual cards in this area's vpcd slots,
+card wrappers (a foreign card, a card that is pulled mid-command), the
+service configuration and clients that look like loopback browsers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from apdu.pcsc import reader_states
+from card_model.demo import demo_ca, demo_card_image
+from card_model.lifecycle import LifeCycle
+from emulator.card_os import CardOS
+from emulator.vpcd import Tear, VirtualCard, VpcdLink
+
+CARD_SLOT = 12
+PSAM_SLOT = 13
+HTTP_PORT = 18080
+NATIONAL_PORT = 18081
+BASE = f"http://127.0.0.1:{HTTP_PORT}"
+NATIONAL_WS = f"ws://127.0.0.1:{NATIONAL_PORT}/"
+EVENTS_WS = f"ws://127.0.0.1:{HTTP_PORT}/api/v1/events"
+TOKEN = "service-test-token-" + "x" * 30
+COUNTER_ORIGIN = "https://counter.example.cn"
+LOOPBACK_CLIENT = ("127.0.0.1", 40123)
+
+INITIAL_PIN = "211008"  # last 6 of the demo SSN 110102197305211008
+SSN = "110102197305211008"
+NEW_PIN = "135790"
+OTHER_PIN = "246801"
+WRONG_PIN = "975318"
+# Strings that must never reach a log line: every PIN the tests use and the full SSN.
+SECRETS = (INITIAL_PIN, SSN, NEW_PIN, OTHER_PIN, WRONG_PIN)
+
+FOREIGN_ATR = bytes.fromhex("3B8F8001804F0CA000000306030001000000006A")
+
+
+class ForeignCard:
+    """A card that is not a social security card: 6A82 to SELECT, 6D00 otherwise."""
+
+    def atr(self) -> bytes:
+        return FOREIGN_ATR
+
+    def power_on(self) -> None:
+        return None
+
+    def power_off(self) -> None:
+        return None
+
+    def reset(self) -> None:
+        return None
+
+    def process(self, apdu: bytes) -> bytes:
+        return bytes.fromhex("6A82") if apdu[1] == 0xA4 else bytes.fromhex("6D00")
+
+
+class PullingCard:
+    """A card that is pulled out when it receives a command with INS ``ins``
+    (armed with :meth:`arm`): the vpcd link closes without an answer."""
+
+    def __init__(self, card: VirtualCard) -> None:
+        self.card = card
+        self.ins: int | None = None
+        self.pulled = False
+
+    def arm(self, ins: int) -> None:
+        self.ins = ins
+
+    def atr(self) -> bytes:
+        return self.card.atr()
+
+    def power_on(self) -> None:
+        self.card.power_on()
+
+    def power_off(self) -> None:
+        self.card.power_off()
+
+    def reset(self) -> None:
+        self.card.reset()
+
+    def process(self, apdu: bytes) -> bytes:
+        if self.ins is not None and len(apdu) > 1 and apdu[1] == self.ins:
+            self.ins = None
+            self.pulled = True
+            raise Tear()
+        return self.card.process(apdu)
+
+
+def card_os(generation: int = 3, *, life_cycle: LifeCycle | None = None, holder: str | None = None) -> CardOS:
+    return CardOS(demo_card_image(generation, life_cycle=life_cycle, holder=holder))
+
+
+def wait_for_card(reader: str, present: bool, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        (state,) = reader_states([reader])
+        if state.present == present and (not present or state.atr):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{reader}: card present={state.present}, expected {present}")
+        time.sleep(0.01)
+
+
+@contextmanager
+def inserted(card: VirtualCard, slot: int, reader: str) -> Iterator[VpcdLink]:
+    """The card in vpcd slot ``slot`` for the block; always removed afterwards."""
+    assert slot in (CARD_SLOT, PSAM_SLOT)
+    link = VpcdLink(card, slot)
+    link.insert()
+    try:
+        wait_for_card(reader, True)
+        yield link
+    finally:
+        link.remove()
+        wait_for_card(reader, False)
+
+
+def write_anchor(folder: Path) -> Path:
+    path = folder / "demo-ca.pem"
+    path.write_bytes(demo_ca().certificate.to_pem())
+    return path
+
+
+def settings(
+    tmp: Path, card_reader: str, psam_reader: str, **sections: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """The test configuration document: this area's readers, the demo PSAM as
+    key source, the demo CA as trust anchor, no PIN delays, short waits."""
+    doc: dict[str, dict[str, Any]] = {
+        "service": {
+            "port": HTTP_PORT,
+            "national_port": NATIONAL_PORT,
+            "origins": [COUNTER_ORIGIN],
+            "token_file": str(tmp / "token"),
+            "card_wait_seconds": 0.0,
+            "card_wait_max_seconds": 10.0,
+            "queue_wait_seconds": 10.0,
+        },
+        "readers": {"card": card_reader, "psam": psam_reader},
+        "key_source": {"kind": "psam"},
+        "terminal": {"zdbm": "T-SVC-01", "device_number": "DEV-0001", "trust_anchors": [str(write_anchor(tmp))]},
+        "pin": {"entry": "page", "attempts_per_window": 1000, "failure_delay_seconds": 0.0},
+    }
+    for name, table in sections.items():
+        doc.setdefault(name, {}).update(table)
+    return doc
+
+
+def auth(token: str = TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def fields(out: str) -> list[str]:
+    """Split a national ``pOutInfo`` as counter software does (every field ends with ``|``)."""
+    assert out.endswith("|"), out
+    return out.split("|")[:-1]
