@@ -9,12 +9,17 @@ card identification elements of ``profile.personalisation.initialised``
 initialising organisation) and loads the card's transport key (KTK),
 diversified like every card key with the issuer serial.  The card is then
 in life-cycle state 00 (blank): no other key, no PIN, no holder data, no
-SM2 key pair, zero-filled certificate files.  Instant issuance
+SM2 key pair, zero-filled certificate files, an empty transport purse
+(no financial application: the partner bank personalises it).  Instant issuance
 personalises it over APDUs (terminal.flows.issuance).
 """
 
 from __future__ import annotations
 
+import datetime as _dt
+from dataclasses import replace
+
+from card_model.applications import application_files
 from card_model.errors import IssuanceError
 from card_model.image import BinaryFile, CardImage, KeyState, PinState, RecordFile
 from card_model.keys import IssuerKeySet
@@ -69,6 +74,17 @@ def initialise_card(profile: Profile, card_id: CardIdCode, key_set: IssuerKeySet
             record_files[spec.fid] = RecordFile(spec.fid, records)
         else:
             binary_files[spec.fid] = BinaryFile(spec.fid, bytearray(spec.size))
+    # the transport wallet's internal files exist from initialisation (an empty
+    # purse); the financial application is the bank's to personalise
+    app_records, app_binaries = application_files(
+        replace(profile.applications, financial=None),
+        card_id=card_id.to_bytes(),
+        bank_code="",
+        issue=_dt.date.min,
+        expiry=_dt.date.max,
+    )
+    record_files.update(app_records)
+    binary_files.update(app_binaries)
     return CardImage(
         profile=profile.name,
         card_id=card_id.to_bytes(),

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Mapping
 
+from card_model.applications import application_files
 from card_model.errors import IssuanceError
 from card_model.holder import CardData, HolderData
 from card_model.image import BinaryFile, CardImage, KeyState, PinState, RecordFile
@@ -112,6 +113,16 @@ def issue_card(
             record_files[spec.fid] = RecordFile(spec.fid, records)
         else:
             binary_files[spec.fid] = BinaryFile(spec.fid, bytearray(spec.size))
+    # the transport wallet (empty) and the financial application (card_model.applications)
+    app_records, app_binaries = application_files(
+        profile.applications,
+        card_id=card.card_id.to_bytes(),
+        bank_code=card.bank.code,
+        issue=card.issue_date.value,
+        expiry=card.expiry_date.value,
+    )
+    record_files.update(app_records)
+    binary_files.update(app_binaries)
     image = CardImage(
         profile=profile.name,
         card_id=card.card_id.to_bytes(),

@@ -32,6 +32,7 @@ __all__ = [
     "TARGET_PIN",
     "WRITE_KEY_CLA",
     "WRITE_KEY_INS",
+    "check_target",
     "unwrap_secret",
     "wrap_secret",
     "wrapped_length",

@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from card_model.applications import APPLICATION_TABLES, Applications, parse_applications
 from card_model.errors import ProfileError
 from card_model.keys import Algorithm, KeyRole
 from card_model.lifecycle import LifeCycle
@@ -73,6 +74,8 @@ ELEMENT_NAMES = frozenset(
         "phone",
         "occupation",
         "postcode",
+        # written after issuance by the service flows (card_model.ticket); absent at issuance
+        "park_ticket",
     }
 )
 BINARY_CONTENTS = frozenset({"sign_certificate", "encryption_certificate"})
@@ -199,6 +202,8 @@ class Profile:
     keys: tuple[KeySpec, ...]
     files: tuple[FileSpec, ...]
     personalisation: PersonalisationRules
+    # transport wallet, financial application, park ticket (card_model.applications)
+    applications: Applications = field(default_factory=Applications)
     _keys_by_kid: dict[int, KeySpec] = field(default_factory=dict, repr=False, compare=False)
     _files_by_fid: dict[int, FileSpec] = field(default_factory=dict, repr=False, compare=False)
     _files_by_sfi: dict[int, FileSpec] = field(default_factory=dict, repr=False, compare=False)
@@ -535,6 +540,7 @@ def parse_profile(doc: Mapping[str, Any]) -> Profile:
         "key",
         "file",
         "personalisation",
+        *APPLICATION_TABLES,
     }
     unknown = set(doc) - known
     if unknown:
@@ -611,6 +617,7 @@ def parse_profile(doc: Mapping[str, Any]) -> Profile:
         keys=keys,
         files=files,
         personalisation=_personalisation(doc, keys, files),
+        applications=parse_applications(doc, keys=keys, files=files),
     )
 
 

@@ -3,7 +3,7 @@
 Master keys sit under KIDs ``0x01-0x0A`` (SM4, generation 3) and
 ``0x21-0x2A`` (3DES, generations 1 and 2), one per card-key role
 (docs/card-os.md §9).  ``usage`` is a subset of ``ext``, ``mac``, ``int``,
-``wrap``; a command needing another usage answers 6985.  The image
+``wrap`` and the wallet's ``load``, ``purchase``, ``tac`` (§12); a command needing another usage answers 6985.  The image
 serialises to JSON (format ``sscard-psam-image`` version 1, kind ``psam``)
 and is kept by the same :mod:`card_model.store` as card images.
 """
@@ -23,7 +23,7 @@ __all__ = ["PSAM_USAGES", "TDES_KID_OFFSET", "PsamImage", "PsamKey", "psam_kid"]
 PSAM_FORMAT = "sscard-psam-image"
 PSAM_VERSION = 1
 TDES_KID_OFFSET = 0x20
-PSAM_USAGES = frozenset({"ext", "mac", "int", "wrap"})
+PSAM_USAGES = frozenset({"ext", "mac", "int", "wrap", "load", "purchase", "tac"})
 
 
 def psam_kid(role: KeyRole, algorithm: Algorithm) -> int:

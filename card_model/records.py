@@ -56,5 +56,6 @@ def element_value(element: str, profile: Profile, holder: HolderData, card: Card
         "phone": _text(holder.phone, "ascii"),
         "occupation": _text(holder.occupation, "gbk"),
         "postcode": _text(holder.postcode, "ascii"),
+        "park_ticket": None,
     }
     return values[element]

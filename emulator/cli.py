@@ -26,11 +26,9 @@ from typing import Any, TypeVar
 import click
 
 from apdu.errors import SscardError
-from card_model.image import CardImage
 from card_model.lifecycle import LifeCycle
-from emulator._data import load_data
+from emulator._data import load_data, profile_names
 from emulator.errors import EmulatorUsageError, FaultSpecError, HostNotRunning, exit_code_for
-from emulator.images import PROFILES, create_card_image, create_psam_image, write_image
 
 __all__ = ["emulator_group", "main"]
 
@@ -135,7 +133,7 @@ _LIFE_CYCLES = [state.label for state in LifeCycle]
 @click.option(
     "--profile",
     "profile_name",
-    type=click.Choice(PROFILES),
+    type=click.Choice(profile_names()),
     default="gen3",
     show_default=True,
     help="Card profile.",
@@ -185,6 +183,8 @@ def create_command(
     terminal_number: str | None,
     force: bool,
 ) -> None:
+    from emulator.images import create_card_image, create_psam_image, write_image
+
     if psam and (holder_path is not None or blank or life_cycle is not None):
         raise EmulatorUsageError("--psam", detail_zh="--psam 不能与 --holder/--blank/--life-cycle 同用")
     if blank and life_cycle is not None:
@@ -204,7 +204,7 @@ def create_command(
         _emit(ctx, payload, [line])
         return
     state = LifeCycle.from_label(life_cycle) if life_cycle is not None else None
-    image: CardImage = create_card_image(
+    image = create_card_image(
         profile_name, holder_path, blank=blank, life_cycle=state, key_set_path=key_set_path
     )
     path = write_image(out_path, image, force=force)
@@ -530,6 +530,39 @@ def fault_command(
         ctx,
         {"slot": slot, "armed": armed},
         [_text("fault_armed", slot=slot, kind=entry["kind"]) for entry in armed],
+    )
+
+
+@emulator_group.command(
+    "latency",
+    help="测量经 pcscd+vpcd 的单条 APDU 往返时延。Time APDU round trips through pcscd + vpcd.",
+)
+@click.option(
+    "--slot",
+    type=click.IntRange(0, 63),
+    default=0,
+    show_default=True,
+    help="A free vpcd slot for the measuring card.",
+)
+@click.option(
+    "--count", type=click.IntRange(10, 1_000_000), default=2000, show_default=True, help="Timed round trips."
+)
+@click.option("--contactless", is_flag=True, help="Measure the contactless interface (T=1).")
+@click.pass_context
+@_handled
+def latency_command(ctx: click.Context, slot: int, count: int, contactless: bool) -> None:
+    from emulator.latency import measure_latency
+
+    result = measure_latency(slot, count=count, interface="contactless" if contactless else "contact")
+    _emit(
+        ctx,
+        result.to_dict(),
+        [
+            _text("latency", reader=result.reader, count=result.count),
+            f"  median {result.median_us:.1f} µs  p99 {result.p99_us:.1f} µs  p10 {result.p10_us:.1f} µs  "
+            f"mean {result.mean_us:.1f} µs  min {result.min_us:.1f} µs  max {result.max_us:.1f} µs",
+            f"  card OS process() alone: median {result.in_process_median_us:.1f} µs",
+        ],
     )
 
 

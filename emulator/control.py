@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 
 from apdu.errors import SscardError
 from emulator.errors import ControlError, HostNotRunning, RemoteError, exit_code_for
-from emulator.faults import Fault
 from emulator.stack import default_run_dir
 
 if TYPE_CHECKING:
@@ -50,14 +49,24 @@ __all__ = [
 log = logging.getLogger("sscard.emulator.control")
 
 MAX_MESSAGE = 64 * 1024
-CLIENT_TIMEOUT = 5.0
+#: The client waits this long for an answer; the host's own waits (putting a
+#: card in: INSERT_TIMEOUT) stay well below it.
+CLIENT_TIMEOUT = 10.0
+INSERT_TIMEOUT = 3.0
 _PREFIX = "host-"
 
 
 def control_dir(directory: str | os.PathLike[str] | None = None) -> Path:
-    """The directory of the control sockets (created, mode 0700)."""
+    """The directory of the control sockets (created, mode 0700).  A
+    directory another user owns is refused: whoever controls it could
+    impersonate a host."""
     path = Path(directory) if directory is not None else default_run_dir() / "emulator"
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    info = path.stat()
+    if info.st_uid != os.getuid():
+        raise ControlError(f"{path} belongs to another user", detail_zh=f"{path} 属于其他用户")
+    if info.st_mode & 0o077:
+        path.chmod(0o700)
     return path
 
 
@@ -147,6 +156,9 @@ class ControlServer:
         except OSError as exc:
             log.debug("control client went away: %s", type(exc).__name__)
             return
+        except Exception as exc:  # the control thread must outlive a failed request
+            log.error("control request failed: %s", type(exc).__name__)
+            answer = {"ok": False, "error": _error_body(ControlError(type(exc).__name__))}
         with contextlib.suppress(OSError):
             conn.sendall(json.dumps(answer, ensure_ascii=False).encode("utf-8") + b"\n")
 
@@ -163,7 +175,7 @@ class ControlServer:
         slot = _slot_of(message)
         virtual = host.slot(slot)
         if op == "insert":
-            virtual.insert()
+            virtual.insert(timeout=INSERT_TIMEOUT)
             return {"slot": virtual.status()}
         if op == "remove":
             virtual.remove()
@@ -173,6 +185,8 @@ class ControlServer:
         if op == "clear_faults":
             virtual.clear_faults()
             return {"slot": virtual.status()}
+        from emulator.faults import Fault
+
         spec = message.get("fault")
         if not isinstance(spec, dict):
             raise ControlError("fault must be a JSON object", detail_zh="fault 须为 JSON 对象")

@@ -29,14 +29,11 @@ from emulator.psam import PsamCard
 from emulator.vpcd import VirtualCard
 
 __all__ = [
-    "PROFILES",
     "create_card_image",
     "create_psam_image",
     "open_card",
     "write_image",
 ]
-
-PROFILES = ("gen3", "gen2", "gen1")
 
 
 def _key_set(path: str | os.PathLike[str] | None) -> IssuerKeySet:

@@ -122,9 +122,7 @@ def reader_conf(
     return "\n".join(blocks)
 
 
-def vpcd_slot_map(
-    readers: list[str], entries: tuple[VpcdEntry, ...] = OWN_ENTRIES
-) -> dict[int, str]:
+def vpcd_slot_map(readers: list[str], entries: tuple[VpcdEntry, ...] = OWN_ENTRIES) -> dict[int, str]:
     """Map stack slot numbers (port - 35963) to the PC/SC reader names listed."""
     by_name = {entry.friendly_name: entry for entry in entries}
     slots: dict[int, str] = {}
@@ -231,9 +229,7 @@ class PcscStack:
     def start(self) -> PcscStack:
         """Make sure pcscd runs and lists at least ``min_slots`` vpcd readers."""
         if not VPCD_DRIVER.exists():
-            raise StackError(
-                f"the vsmartcard vpcd driver is missing ({VPCD_DRIVER}); run scripts/setup"
-            )
+            raise StackError(f"the vsmartcard vpcd driver is missing ({VPCD_DRIVER}); run scripts/setup")
         if not pcscd_running(self.sock_path):
             self._spawn()
         elif not self.detached:

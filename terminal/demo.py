@@ -3,12 +3,13 @@
 :func:`run_demo` brings up the PC/SC stack (:class:`emulator.stack.PcscStack`:
 uses a running pcscd, else starts one, and stops only what it started),
 issues a virtual generation-3 card and its PSAM from the deterministic demo
-material (:mod:`card_model.demo`), inserts them into two free vpcd slots (a
-slot whose reader already holds a card belongs to someone else) and walks
+material (:mod:`card_model.demo`), inserts them into two free vpcd slots with
+the emulator's card host (:class:`emulator.runner.CardHost`; a slot whose
+reader already holds a card belongs to someone else) and walks
 the flows over real PC/SC: basic and holder information, the national
 ``iReadCardBas`` string, card authenticity, the service password counted
 down to lockout with wrong PINs, unblock, reset to the initial PIN, change,
-verify, card status.  Every step has the outcome ``terminal/data/demo.toml``
+verify, activation, card status.  Every step has the outcome ``terminal/data/demo.toml``
 says it must have (the wrong PINs must fail); the first step that does not
 stops the demo.  Cards, PSAM and (if started here) pcscd are removed at the
 end, whatever happened.  PINs are never part of a step's result.
@@ -214,10 +215,9 @@ class _Demo:
         return {"pcscd": "started" if pcsc.started else "running", "readers": len(pcsc.slots)}
 
     def issue(self, report: DemoReport) -> dict[str, Any]:
-        from card_model.demo import demo_ca, demo_card_image, demo_holder, demo_psam_image
+        from card_model.demo import demo_ca, demo_card_image, demo_holder
         from emulator.card_os import CardOS
-        from emulator.psam import PsamCard
-        from emulator.vpcd import VpcdConnectionError, VpcdLink
+        from emulator.runner import CardHost
         from terminal.journal_hook import MemoryJournal
         from terminal.keysource import PsamKeySource
         from terminal.session import CardSession
@@ -226,18 +226,16 @@ class _Demo:
         card_reader, psam_reader = self.slots[card_slot], self.slots[psam_slot]
         report.card_reader, report.psam_reader = card_reader, psam_reader
         wait = float(_settings()["card_wait_seconds"])
+        host = CardHost()
+        # last in, first out: the cards are pulled, then their readers seen empty
+        self.stack.callback(_wait_for_card, psam_reader, False, wait)
+        self.stack.callback(_wait_for_card, card_reader, False, wait)
+        self.stack.enter_context(host)
         with self.busy("demo_issue"):
-            card = CardOS(demo_card_image(3))
-            psam = PsamCard(demo_psam_image())
-        for virtual, slot, reader in ((card, card_slot, card_reader), (psam, psam_slot, psam_reader)):
-            link = VpcdLink(virtual, slot)
-            try:
-                link.insert()
-            except VpcdConnectionError as exc:
-                raise DemoSlotUnavailable(f"vpcd slot {slot}: {exc}") from None
-            self.stack.callback(_wait_for_card, reader, False, wait)
-            self.stack.callback(link.remove)
-            _wait_for_card(reader, True, wait)
+            host.add(card_slot, CardOS(demo_card_image(3)))
+            host.add(psam_slot, psam=True)
+            _wait_for_card(card_reader, True, wait)
+            _wait_for_card(psam_reader, True, wait)
         keys = PsamKeySource.open(psam_reader)
         self.stack.callback(keys.close)
         self.journal = MemoryJournal()
@@ -307,6 +305,7 @@ def run_demo(
             runner.step("reset_pin", lambda: flows.reset_pin(s()).to_dict())
             runner.step("change_pin", lambda: flows.change_pin(s(), initial, new).to_dict())
             runner.step("verify_pin", lambda: flows.verify_pin(s(), new).to_dict())
+            runner.step("activate", lambda: flows.activate(s()).to_dict())
             runner.step("card_status", lambda: flows.card_status(s(), key_counters=True).to_dict())
             if demo.journal is not None:
                 report.journal_entries = len(demo.journal.entries)

@@ -42,6 +42,7 @@ registry (``registry=None``) only the agent rule applies.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ from apdu.errors import SscardError, TransportError
 from card_model.lifecycle import LifeCycle
 from terminal._data import load_data
 from terminal.journal_hook import DetailValue, NullJournal, RegistryJournal
-from terminal.registry import Actor, Decision, Journal, Registry, open_registry, rules
+from terminal.registry import Actor, Decision, Journal, Registry, open_registry, resolve_url, rules
 from terminal.registry.errors import (
     CardRefused,
     InvalidActor,
@@ -230,6 +231,7 @@ class PresentationGate:
             None if registry is None or isinstance(registry, Registry) else registry
         )
         self.configured = registry is not None
+        self._lock = threading.Lock()
 
     @classmethod
     def open(
@@ -241,7 +243,9 @@ class PresentationGate:
         clock: Clock | None = None,
     ) -> PresentationGate:
         """A gate on the registry at ``url`` (None: ``$SSCARD_DB_URL`` or the
-        default file), opened at the first presentation."""
+        default file), opened at the first presentation (an unsupported URL
+        raises :class:`~terminal.registry.errors.RegistryUrlInvalid` here)."""
+        resolve_url(url)
 
         def opener() -> Registry:
             registry, _ = open_registry(url, clock=clock)
@@ -257,16 +261,19 @@ class PresentationGate:
         )
 
     def close(self) -> None:
-        if self._registry is not None and self._opener is not None:
-            self._registry.close()
-            self._registry = None
+        """Close a registry the gate opened itself (one passed in stays open)."""
+        with self._lock:
+            if self._registry is not None and self._opener is not None:
+                self._registry.close()
+                self._registry = None
 
     # -- asking the registry ---------------------------------------------------------------
 
     def _open_registry(self) -> Registry | None:
-        if self._registry is None and self._opener is not None:
-            self._registry = self._opener()
-        return self._registry
+        with self._lock:
+            if self._registry is None and self._opener is not None:
+                self._registry = self._opener()
+            return self._registry
 
     def check(self, card_id: str) -> tuple[Availability, Decision | None, RegistryStorageError | None]:
         """The registry's decision on ``card_id``, or why there is none."""
@@ -317,11 +324,11 @@ class PresentationGate:
         from terminal import flows
 
         mode = self.policy.block_mode(decision.reason_id)
+        _settle_torn(session)
         now = _life_cycle(session)
         if now in _BLOCKED[mode]:
             return _with(presentation, "already_blocked", mode, now)
         with _enforcing(session) as failed:
-            _settle_torn(session)
             result = flows.block(session, mode, reason=decision.reason_id)
             return _with(presentation, "blocked", mode, result.after)
         return _with(presentation, "failed", mode, now, failed[0])
@@ -329,11 +336,11 @@ class PresentationGate:
     def _unblock(self, session: CardSession, presentation: Presentation, decision: Decision) -> Presentation:
         from terminal import flows
 
+        _settle_torn(session)
         now = _life_cycle(session)
         if now is not LifeCycle.TEMPORARILY_BLOCKED:
             return _with(presentation, "none", None, now)
         with _enforcing(session) as failed:
-            _settle_torn(session)
             result = flows.unblock(session, reason=decision.reason_id)
             return _with(presentation, "unblocked", None, result.after)
         return _with(presentation, "failed", None, now, failed[0])

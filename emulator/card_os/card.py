@@ -25,6 +25,7 @@ from card_model.keys import block_key
 from card_model.profile import Profile, load_profile
 from card_model.store import ImageStore
 from emulator.card_os import (
+    applications,
     data_objects,
     files,
     lifecycle,
@@ -76,6 +77,9 @@ _HANDLERS: dict[str, Handler] = {
     "read_public_key": sm2_keys.read_public_key,
     "write_key": personalisation.write_key,
 }
+# the wallet, the financial application and the park ticket rule (issue 9): new
+# handlers, and SELECT / READ RECORD / UPDATE RECORD wrapped to route by application
+_HANDLERS.update(applications.HANDLERS)
 
 
 class CardOS:

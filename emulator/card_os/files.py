@@ -11,8 +11,8 @@ from card_model.lifecycle import LifeCycle
 from card_model.profile import AccessCondition, FileSpec
 from card_model.records import stored_value
 from emulator.card_os.command import Command
-from emulator.card_os.response import SHORT_MAX
 from emulator.card_os.personalisation import write_access
+from emulator.card_os.response import SHORT_MAX
 from emulator.card_os.security import check_mac
 from emulator.card_os.sw import (
     SW_CONDITIONS,

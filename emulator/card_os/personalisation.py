@@ -47,7 +47,10 @@ FLAG_SIGN_CERTIFICATE = 0x08
 FLAG_ENCRYPT_CERTIFICATE = 0x10
 FLAG_RECORDS = 0x20
 DER_SEQUENCE = 0x30
-CERTIFICATE_FLAGS = {"sign_certificate": FLAG_SIGN_CERTIFICATE, "encryption_certificate": FLAG_ENCRYPT_CERTIFICATE}
+CERTIFICATE_FLAGS = {
+    "sign_certificate": FLAG_SIGN_CERTIFICATE,
+    "encryption_certificate": FLAG_ENCRYPT_CERTIFICATE,
+}
 
 
 def _require_blank(card: CardOS) -> None:

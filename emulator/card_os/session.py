@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["Session"]
 
@@ -14,6 +15,8 @@ class Session:
     authenticated: set[int] = field(default_factory=set)
     pin_verified: bool = False
     pending: bytes = field(default=b"", repr=False)
+    # the current application other than the social security one (emulator.card_os.applications)
+    application: Any = field(default=None, repr=False)
 
     def clear(self) -> None:
         self.current_ef = None
@@ -21,3 +24,4 @@ class Session:
         self.authenticated.clear()
         self.pin_verified = False
         self.pending = b""
+        self.application = None

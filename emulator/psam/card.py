@@ -41,6 +41,7 @@ from card_model.psam_image import PsamImage, PsamKey, psam_kid
 from emulator.card_os import response
 from emulator.card_os.command import Command, parse_command
 from emulator.card_os.security import KeyMac
+from emulator.psam.purse import PURSE_CIPHERS
 from emulator.card_os.sw import (
     SW_CLA_NOT_SUPPORTED,
     SW_CONDITIONS,
@@ -221,6 +222,9 @@ class PsamCard:
             return self._verify_internal_auth(key, cmd.data)
         if name == "write_key_body":
             return self._write_key_body(master, key, cmd.data)
+        purse_cipher = PURSE_CIPHERS.get(name)  # the wallet (issue 9, emulator/psam/purse.py)
+        if purse_cipher is not None:
+            return purse_cipher(master, session.factor, cmd.data)
         return self._wrap_key(master, key, cmd.data)
 
     @staticmethod

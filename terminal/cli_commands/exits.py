@@ -42,7 +42,12 @@ def exit_code(name: str) -> int:
 
 
 def exit_code_for(exc: BaseException) -> int:
-    """The documented exit code of ``exc`` (1 for anything not listed)."""
+    """The documented exit code of ``exc``: its own ``exit_code`` when it
+    carries one (the registry's, emulator's and bench's errors, click's
+    exceptions), else the table's entry, else 1."""
+    own = getattr(exc, "exit_code", None)
+    if isinstance(own, int) and not isinstance(own, bool):
+        return own
     codes, classes = _tables()
     kind = getattr(exc, "kind", None)
     for klass in type(exc).__mro__:

@@ -173,6 +173,14 @@ def _verdict(
         return _life_cycle_verdict(operation, details, life_cycle)
     if operation == "card.write":
         return _record_write(session, details, key_source)
+    from terminal.flows.wallet_tear import WALLET_OPERATIONS, wallet_verdict
+
+    if operation in WALLET_OPERATIONS:
+        return wallet_verdict(session, entry, key_source)
+    from terminal.issuance.tear import ISSUANCE_OPERATIONS, issuance_verdict
+
+    if operation in ISSUANCE_OPERATIONS:
+        return issuance_verdict(session, entry, key_source)
     return "undetermined", f"no rule for {operation}"
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from terminal.keysource.base import CardKeys, KeySource, RoleMac
 from terminal.keysource.devfile import DevKeyFileKeySource, DevKeysWarning
 from terminal.keysource.hsm import HsmKeySource, HsmModule, HsmRequest, key_address, parse_answer
+from terminal.keysource.loading import KeyLoadingSource
 from terminal.keysource.psam import PsamKeySource
 from terminal.keysource.software_hsm import SoftwareHsm
 from terminal.keysource.steps import HsmConversation, HsmStep
@@ -20,6 +21,7 @@ __all__ = [
     "HsmModule",
     "HsmRequest",
     "HsmStep",
+    "KeyLoadingSource",
     "KeySource",
     "PsamKeySource",
     "RoleMac",

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from apdu.errors import InvalidInput
+from apdu.errors import InvalidInput, KeySourceError
 from card_model.keys import Algorithm, KeyRole
 
 __all__ = [
@@ -141,6 +141,16 @@ class CardKeys:
 
     def verify_internal_auth(self, challenge: bytes, response: bytes) -> bool:
         return self.source.verify_internal_auth(self.algorithm, self.factor, challenge, response)
+
+    def write_key_body(self, iv: bytes, p1: int, p2: int, pin_block: bytes = b"") -> bytes:
+        """WRITE KEY data field for this card (issuance; terminal.keysource.loading)."""
+        build = getattr(self.source, "write_key_body", None)
+        if not callable(build):
+            raise KeySourceError(
+                f"the {self.source.kind} key source cannot load keys into a blank card", kind="key_level"
+            )
+        value: bytes = build(self.algorithm, self.factor, iv, p1, p2, pin_block)
+        return bytes(value)
 
     def __repr__(self) -> str:
         return f"CardKeys({self.source.kind}, {self.algorithm.value})"

@@ -16,6 +16,7 @@ import warnings
 from card_model.keys import Algorithm, IssuerKeySet, KeyRole
 from terminal._data import load_data
 from terminal.keysource.engine import MasterKeyEngine
+from terminal.keysource.purse import LocalPurseKeys
 
 __all__ = ["DevKeyFileKeySource", "DevKeysWarning"]
 
@@ -33,6 +34,8 @@ class DevKeyFileKeySource:
 
     def __init__(self, key_set: IssuerKeySet, *, source: str = "<memory>", terminal_number: str = "") -> None:
         self._engine = MasterKeyEngine(key_set)
+        # the wallet's cryptograms (issue 9, terminal/keysource/purse.py)
+        self.purse = LocalPurseKeys(key_set)
         self._terminal_number = terminal_number
         self.source = source
         texts = load_data("keysource")["dev_key_file"]
@@ -63,6 +66,11 @@ class DevKeyFileKeySource:
         self, algorithm: Algorithm, factor: bytes, challenge: bytes, response: bytes
     ) -> bool:
         return self._engine.verify_internal_auth(algorithm, factor, challenge, response)
+
+    def write_key_body(
+        self, algorithm: Algorithm, factor: bytes, iv: bytes, p1: int, p2: int, pin_block: bytes = b""
+    ) -> bytes:
+        return self._engine.write_key_body(algorithm, factor, iv, p1, p2, pin_block)
 
     def close(self) -> None:
         return None

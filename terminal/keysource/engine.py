@@ -3,7 +3,7 @@
 Shared by the software security module and the development key file.  The
 usage rules are those of a PSAM (``card_model/data/key_roles.toml``): a role
 may only serve its usages (RK/EAK external authentication, IAK internal
-authentication check, AMK/PRK/PUK/... MACs), else ``KeySourceError``
+authentication check, AMK/PRK/PUK/... MACs, KTK WRITE KEY bodies), else ``KeySourceError``
 ``key_level`` (-24).  A role missing from the set is ``no_reading_key``
 (-2203) for RK and ``no_algorithm`` (-2202) when the set holds no key of the
 card's algorithm at all, else ``key_level``.
@@ -14,9 +14,11 @@ from __future__ import annotations
 import hmac
 
 from apdu.errors import KeySourceError
+from card_model.keyload import write_key_body
 from card_model.keys import Algorithm, IssuerKeySet, KeyRole, block_key
 from sm_crypto.block import Sm4Key, TdesKey
 from terminal.keysource.base import check_challenge, check_factor, check_iv
+from terminal.keysource.loading import check_write_target
 
 __all__ = ["MasterKeyEngine"]
 
@@ -59,6 +61,21 @@ class MasterKeyEngine:
         if isinstance(key, TdesKey):
             return key.retail_mac(bytes(message), iv)
         return key.mac(bytes(message), iv)
+
+    def write_key_body(
+        self, algorithm: Algorithm, factor: bytes, iv: bytes, p1: int, p2: int, pin_block: bytes = b""
+    ) -> bytes:
+        """WRITE KEY data field (terminal.keysource.loading) for the card with ``factor``."""
+        iv = check_iv(iv, algorithm)
+        role = check_write_target(p1, p2, pin_block)
+        transport = self._card_key(KeyRole.KTK, algorithm, factor, "wrap")
+        if role is None:
+            secret = bytes(pin_block)
+        else:
+            if not self._keys.has(algorithm, role):
+                raise KeySourceError(f"key source: no {algorithm.value} {role.value} key", kind="key_level")
+            secret = self._keys.card_key(algorithm, role, check_factor(factor))
+        return write_key_body(transport, iv, p1, p2, secret)
 
     def verify_internal_auth(
         self, algorithm: Algorithm, factor: bytes, challenge: bytes, response: bytes

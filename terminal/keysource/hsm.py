@@ -7,13 +7,15 @@ text (``terminal/data/keysource.toml`` [hsm]):
     external authentication   FLAG|ADDR|FACTOR|CHALLENGE|
     command MAC               FLAG|ADDR|FACTOR|IV|MESSAGE|
     internal-auth check       FLAG|ADDR|FACTOR|RANDOM|CARD ANSWER|
+    WRITE KEY body (issuance) FLAG|ADDR(KTK)|FACTOR|IV|P1 P2 [PIN BLOCK]|
 
 FLAG is the algorithm flag (``03`` SM4, ``01`` 3DES), ADDR the key address of
 the role's master key (4 hex digits: algorithm base + card KID, e.g. ``0003``
 for the SM4 reading key RK), FACTOR the 8-byte diversification factor
 ("random 1"), then the data to authenticate ("random 2") and, for MACs and
 checks, one more field; hex upper case, each field followed by ``|``.  The
-module answers ``CRYPTOGRAM|`` (16/8 bytes), ``MAC|`` (4 bytes), ``0|`` for
+module answers ``CRYPTOGRAM|`` (16/8 bytes), ``MAC|`` (4 bytes), ``BODY|`` (the
+WRITE KEY cryptogram and MAC), ``0|`` for
 a matching internal authentication, or a national error code (``-21|``,
 ``-24|``, ``-2202|`` ...).  The key address tells the module which operation
 is asked: a role's master key serves only its usage (RK/EAK external
@@ -37,6 +39,7 @@ from apdu.errors import InvalidInput, KeySourceError
 from card_model.keys import Algorithm, KeyRole
 from terminal._data import load_data
 from terminal.keysource.base import MAC_LENGTH, check_challenge, check_factor, check_iv
+from terminal.keysource.loading import body_length, check_write_target
 
 __all__ = [
     "HsmKeySource",
@@ -50,11 +53,12 @@ __all__ = [
     "value_answer",
 ]
 
-HsmOperation = Literal["external_auth", "mac", "verify_internal_auth"]
+HsmOperation = Literal["external_auth", "mac", "verify_internal_auth", "write_key"]
 _USAGE_OPERATION: dict[str, HsmOperation] = {
     "ext": "external_auth",
     "mac": "mac",
     "int": "verify_internal_auth",
+    "wrap": "write_key",
 }
 _KIND_CODES = (-24, -2201, -2202, -2203, -2204)
 
@@ -150,6 +154,11 @@ class HsmRequest:
             check_challenge(request.data, algorithm)
         elif request.operation == "mac":
             check_iv(request.data, algorithm)
+        elif request.operation == "write_key":
+            check_iv(request.data, algorithm)
+            if len(request.extra) < 2:
+                raise InvalidInput("security module request: the target is P1 P2 [PIN block]", kind="length")
+            check_write_target(request.extra[0], request.extra[1], request.extra[2:])
         elif len(request.data) != algorithm.block_size:
             raise InvalidInput("security module request: the random is one block", kind="length")
         return request
@@ -196,7 +205,12 @@ def parse_answer(text: str, request: HsmRequest) -> bytes | bool:
     if request.operation == "verify_internal_auth":
         raise InvalidInput("security module answer: '0' or an error code expected", kind="parameter")
     value = _hex("answer", body)
-    size = MAC_LENGTH if request.operation == "mac" else request.algorithm.block_size
+    if request.operation == "write_key":
+        size = body_length(request.algorithm, request.extra[0], request.extra[2:])
+    elif request.operation == "mac":
+        size = MAC_LENGTH
+    else:
+        size = request.algorithm.block_size
     if len(value) != size:
         raise InvalidInput(f"security module answer: {size} bytes expected", kind="length")
     return value
@@ -259,6 +273,18 @@ class HsmKeySource:
             HsmRequest(algorithm, KeyRole.IAK, check_factor(factor), bytes(challenge), bytes(response))
         )
         return bool(answer)
+
+    def write_key_body(
+        self, algorithm: Algorithm, factor: bytes, iv: bytes, p1: int, p2: int, pin_block: bytes = b""
+    ) -> bytes:
+        """A WRITE KEY body: step ``FLAG|ADDR(KTK)|FACTOR|IV|P1 P2 [PIN block]|``."""
+        check_write_target(p1, p2, pin_block)
+        target = bytes((p1, p2)) + bytes(pin_block)
+        answer = self._ask(
+            HsmRequest(algorithm, KeyRole.KTK, check_factor(factor), check_iv(iv, algorithm), target)
+        )
+        assert isinstance(answer, bytes)
+        return answer
 
     def close(self) -> None:
         close = getattr(self.module, "close", None)

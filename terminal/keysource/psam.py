@@ -6,6 +6,7 @@ Per operation, in one PC/SC transaction on the PSAM:
     CIPHER external     80 FA 00 00 Lc <challenge>      -> cryptogram
     CIPHER MAC          80 FA 05 00 Lc <iv 16> <msg>    -> 4-byte MAC
     CIPHER verify IA    80 FA 08 00 Lc <r> <answer>     -> 9000 match / 6300 mismatch
+    CIPHER WRITE KEY    80 FA 11 00 Lc <iv 16> <P1 P2> [PIN block]  -> cryptogram || MAC (KTK)
 
 KID = the card KID of the role, + 0x20 for the 3DES (generation 1/2) master
 keys.  Status words map to national codes: an unknown KID (6A88) is
@@ -36,6 +37,8 @@ from card_model.keys import Algorithm, KeyRole
 from card_model.psam_image import psam_kid
 from terminal._data import load_data
 from terminal.keysource.base import check_challenge, check_factor, check_iv
+from terminal.keysource.loading import body_length, check_write_target
+from terminal.keysource.purse import PsamPurseKeys
 from terminal.link import GuardedTransport
 from terminal.readers import classify, find_psam_reader
 
@@ -50,6 +53,7 @@ IV_FIELD = 16
 CIPHER_EXTERNAL = 0x00
 CIPHER_MAC = 0x05
 CIPHER_VERIFY_IA = 0x08
+CIPHER_WRITE_KEY = 0x11
 
 
 @cache
@@ -67,6 +71,8 @@ class PsamKeySource:
         self._transport = transport
         self._protocol = ApduProtocol(GuardedTransport(transport, settle=0.5), tracer)
         self._terminal_number = ""
+        # the wallet's cryptograms (issue 9, terminal/keysource/purse.py)
+        self.purse = PsamPurseKeys(self._run)
         self._open()
 
     @classmethod
@@ -192,6 +198,19 @@ class PsamKeySource:
             KeyRole.IAK, algorithm, factor, CIPHER_VERIFY_IA, bytes(challenge) + bytes(response)
         )
         return sw == SW_OK
+
+    def write_key_body(
+        self, algorithm: Algorithm, factor: bytes, iv: bytes, p1: int, p2: int, pin_block: bytes = b""
+    ) -> bytes:
+        """``80 FA 11 00 Lc <iv 16> <P1 P2> [PIN block]`` after INIT with the KTK master."""
+        check_write_target(p1, p2, pin_block)
+        field = check_iv(iv, algorithm).ljust(IV_FIELD, b"\x00")
+        data, sw = self._run(
+            KeyRole.KTK, algorithm, factor, CIPHER_WRITE_KEY, field + bytes((p1, p2)) + bytes(pin_block)
+        )
+        if sw != SW_OK or len(data) != body_length(algorithm, p1, pin_block):
+            raise KeySourceError("PSAM: malformed WRITE KEY body", kind="key_level", sw=sw)
+        return data
 
     def close(self) -> None:
         try:

@@ -14,6 +14,7 @@ from apdu.errors import InvalidInput, KeySourceError
 from card_model.keys import IssuerKeySet
 from terminal.keysource.engine import MasterKeyEngine
 from terminal.keysource.hsm import HsmRequest, check_answer, error_answer, value_answer
+from terminal.keysource.purse import LocalPurseKeys, purse_answer
 
 __all__ = ["SoftwareHsm"]
 
@@ -25,6 +26,7 @@ class SoftwareHsm:
 
     def __init__(self, key_set: IssuerKeySet) -> None:
         self._engine = MasterKeyEngine(key_set)
+        self._purse = LocalPurseKeys(key_set)
         self.requests = 0
 
     def __repr__(self) -> str:
@@ -33,6 +35,9 @@ class SoftwareHsm:
     def process(self, request: str) -> str:
         """Answer one step-1 text (never raises for bad input: answers its code)."""
         self.requests += 1
+        wallet = purse_answer(self._purse, request)  # the wallet's texts (terminal/keysource/purse.py)
+        if wallet is not None:
+            return wallet
         try:
             parsed = HsmRequest.parse(request)
             return self.answer(parsed)
@@ -50,6 +55,13 @@ class SoftwareHsm:
         if operation == "mac":
             return value_answer(
                 engine.mac(request.role, request.algorithm, request.factor, request.data, request.extra)
+            )
+        if operation == "write_key":
+            target = request.extra
+            return value_answer(
+                engine.write_key_body(
+                    request.algorithm, request.factor, request.data, target[0], target[1], target[2:]
+                )
             )
         ok = engine.verify_internal_auth(request.algorithm, request.factor, request.data, request.extra)
         return check_answer(ok)

@@ -26,6 +26,9 @@ from terminal.registry.errors import RegistryStorageError, RegistryUrlInvalid
 DEFAULT_FILE = "registry.db"
 APP_NAME = "sscard"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Seconds a PostgreSQL connection attempt may take (unless the URL sets
+# connect_timeout): a terminal whose registry is unreachable answers, it does not hang.
+PG_CONNECT_TIMEOUT_S = 5
 # Key of the PostgreSQL advisory lock that serialises concurrent migrations.
 MIGRATION_LOCK_KEY = 0x5C_CA_2D_01
 _WRITE = "registry_write"
@@ -89,7 +92,12 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)
         else:
-            self.engine = create_engine(self.url, pool_pre_ping=True, hide_parameters=True)
+            connect_args = (
+                {} if "connect_timeout" in self.url.query else {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+            )
+            self.engine = create_engine(
+                self.url, pool_pre_ping=True, hide_parameters=True, connect_args=connect_args
+            )
 
     @property
     def shown_url(self) -> str:

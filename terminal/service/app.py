@@ -33,7 +33,7 @@ from terminal.service.national import build_national_app
 from terminal.service.pages import build_page_router
 from terminal.service.pinentry import PinEntryProvider
 from terminal.service.responses import error_response, http_status
-from terminal.service.security import Receive, Scope, SecurityMiddleware, Send
+from terminal.service.security import Receive, Scope, SecurityMiddleware, Send, TokenGate
 from terminal.service.tokens import AccessToken
 
 __all__ = ["ServiceApp", "create_app"]
@@ -130,6 +130,7 @@ class ServiceApp:
         _install_handlers(national)
         self.native = native
         self.national = national
+        self._native_gate = TokenGate(native, ctx.token, API_PREFIX)
         self._asgi = SecurityMiddleware(self._dispatch, config)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -142,7 +143,7 @@ class ServiceApp:
             if self.ctx.config.national_port and port == self.ctx.config.national_port:
                 await self.national(scope, receive, send)
                 return
-        await self.native(scope, receive, send)
+        await self._native_gate(scope, receive, send)
 
 
 def create_app(

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from apdu.errors import KeySourceError, SscardError, TransportError
-from card_model.keys import Algorithm, KeyRole
+from card_model.keys import Algorithm, IssuerKeySet, KeyRole
 from card_model.errors import CardModelError
 from sm_crypto.errors import CryptoError
 from sm_crypto.x509 import Sm2Certificate, load_pem_certificates
@@ -128,7 +128,6 @@ class KeySourceProvider:
             return ReopeningKeySource(lambda: self._backend.open_psam(self._config.psam_reader))
         path = self._config.key_path
         assert path is not None
-        from card_model.keys import IssuerKeySet
         from terminal.keysource import DevKeyFileKeySource, HsmKeySource, SoftwareHsm
 
         try:

@@ -25,7 +25,11 @@ before any route sees it:
 Refusals are HTTP 403 with the JSON error body (400 for a PIN in the URL;
 WebSocket: the handshake is refused with 403).  Responses get ``nosniff``, ``no-referrer``,
 ``Cache-Control: no-store`` and, for pages, a CSP that forbids framing.
-The bearer token is checked by the routes (:mod:`terminal.service.api`).
+:class:`TokenGate` then asks every HTTP request under ``/api/v1/`` for the
+installation's bearer token before routing (so that even an unknown path or
+a wrong method answers 401 to a caller without it); the routes check it
+again and document it in the OpenAPI document.  The event stream checks
+the token itself (browsers pass it as a WebSocket subprotocol).
 """
 
 from __future__ import annotations
@@ -40,9 +44,18 @@ from typing import Any
 from apdu.errors import SscardError
 from terminal.service.config import ServiceConfig
 from terminal.service._data import load_data
-from terminal.service.errors import ClientRefused, HostRefused, OriginRefused, PinInUrl
+from terminal.service.errors import ClientRefused, HostRefused, OriginRefused, PinInUrl, Unauthorized
+from terminal.service.tokens import AccessToken
 
-__all__ = ["SecurityMiddleware", "allowed_hosts", "header", "is_loopback_peer", "pin_in_query"]
+__all__ = [
+    "SecurityMiddleware",
+    "TokenGate",
+    "allowed_hosts",
+    "bearer_token",
+    "header",
+    "is_loopback_peer",
+    "pin_in_query",
+]
 
 log = logging.getLogger("sscard.service.security")
 
@@ -238,3 +251,46 @@ class SecurityMiddleware:
             await send(message)
 
         return wrapped
+
+
+def bearer_token(scope: Scope) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or None."""
+    value = header(scope, "authorization")
+    if value is None:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class TokenGate:
+    """401 for HTTP requests under ``prefix`` without the installation token."""
+
+    def __init__(self, app: ASGIApp, token: AccessToken, prefix: str) -> None:
+        self.app = app
+        self.token = token
+        self.prefix = prefix.rstrip("/")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = str(scope.get("path", ""))
+            if (path == self.prefix or path.startswith(self.prefix + "/")) and not self.token.matches(
+                bearer_token(scope)
+            ):
+                error = Unauthorized("no valid bearer token")
+                body = json.dumps(error.to_dict(), ensure_ascii=False).encode("utf-8")
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [
+                            (b"content-type", b"application/json; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"www-authenticate", b'Bearer realm="sscard"'),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)

@@ -3,13 +3,15 @@ with keys derived independently from the demo key set, and the SM2 steps."""
 
 from __future__ import annotations
 
-from cardos_helpers import card_key, challenge, sm_send, tx
+from cardos_helpers import LocalMac, card_key, challenge, sm_send, tx
 
+from apdu.command import CommandApdu
 from apdu.elements import encode_pin
-from apdu.sm import iv_from_challenge
+from apdu.sm import iv_from_challenge, wrap_command
 from card_model.demo import demo_ca, demo_holder, demo_key_set, demo_stock_card_image
+from card_model.errors import KeyLoadError
 from card_model.issuance import card_certificate_subject
-from card_model.keyload import TARGET_KEY, TARGET_PIN, write_key_body
+from card_model.keyload import TARGET_KEY, TARGET_PIN, check_target, wrap_secret, write_key_body
 from card_model.keys import KeyRole
 from card_model.profile import load_profile
 from card_model.records import element_value, stored_value
@@ -27,10 +29,17 @@ def stock_card(number: int = 1, *, generation: int = 3, store: ImageStore | None
 
 
 def write_key_apdu(card: CardOS, p1: int, p2: int, secret: bytes, *, ktk: KeyRole = KeyRole.KTK) -> bytes:
-    """GET CHALLENGE 04 and the WRITE KEY command (cryptogram + MAC with the card's KTK)."""
+    """GET CHALLENGE 04 and the WRITE KEY command (cryptogram + MAC with the card's KTK).
+    Targets ``card_model.keyload`` refuses (a wrong P1, a short key) are built directly."""
     ch = challenge(card)
     key = card_key(card.image, ktk)
-    body = write_key_body(key, iv_from_challenge(ch, key.block_size), p1, p2, secret)
+    iv = iv_from_challenge(ch, key.block_size)
+    try:
+        check_target(p1, secret)
+    except KeyLoadError:
+        plain = CommandApdu(0x80, 0xD4, p1, p2, wrap_secret(key, secret))
+        return wrap_command(plain, iv, LocalMac(key)).encode()
+    body = write_key_body(key, iv, p1, p2, secret)
     return bytes((0x84, 0xD4, p1, p2, len(body))) + body
 
 

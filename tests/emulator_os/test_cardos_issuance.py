@@ -10,7 +10,8 @@ from card_model.issuance import card_certificate_subject
 from card_model.keys import KeyRole
 from card_model.lifecycle import LifeCycle
 from card_model.profile import load_profile
-from sm_crypto.sm2 import Sm2PublicKey
+from sm_crypto.envelope import seal_private_key
+from sm_crypto.sm2 import Sm2PrivateKey, Sm2PublicKey
 from sm_crypto.x509 import Sm2Certificate, verify_chain
 
 CHUNK = 200
@@ -47,6 +48,14 @@ def test_blank_card_issuance_flow() -> None:
         read += chunk
     assert Sm2Certificate(read[: len(certificate.der)]) == certificate
     verify_chain(certificate, [], [demo_ca().certificate])
+    # END OF PERSONALISATION also needs the encryption key pair and its certificate (§11)
+    assert sm_send(card, KeyRole.AMK, 0x84, 0x44, 0x01, 0x00)[1] == 0x6985
+    encrypt_key = Sm2PrivateKey.generate()
+    envelope = seal_private_key(Sm2PublicKey.from_bytes(public), encrypt_key)
+    assert sm_send(card, KeyRole.AMK, 0x84, 0x4A, 0x02, 0x00, envelope)[1] == 0x9000
+    encrypt_subject = card_certificate_subject(load_profile("gen3"), card_data, "加密")
+    encrypt_certificate = demo_ca().issue_encryption_certificate(encrypt_key.public_key(), encrypt_subject)
+    write_binary(card, 14, encrypt_certificate.der)
     assert sm_send(card, KeyRole.AMK, 0x84, 0x44, 0x01, 0x00)[1] == 0x9000
     assert card.image.life_cycle is LifeCycle.PERSONALISED
     assert sm_send(card, KeyRole.AMK, 0x04, 0xD6, 0x8D, 0x00, b"\x30")[1] == 0x6985

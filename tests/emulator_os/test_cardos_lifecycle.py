@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from cardos_helpers import SELECT_SSSE, external_auth, make_card, sm_send, sw_of, tx
+from cardos_personalise import sm2_complete
 
 from card_model.keys import KeyRole
 from card_model.lifecycle import LifeCycle
@@ -113,7 +114,8 @@ def test_personalisation_done_needs_sm2_key_on_gen3() -> None:
     card = make_card(life_cycle=LifeCycle.BLANK)
     assert amk(card, 0x44, 0x01) == 0x6985
     tx(card, "804A010041")
-    assert sm_send(card, KeyRole.AMK, 0x84, 0x4A, 0, 0) == (b"", 0x6141)
+    # the key pair alone is not enough: certificates and the encryption key too (§11)
+    sm2_complete(card)
     assert amk(card, 0x44, 0x01) == 0x9000
     assert state(card) == 0x01
     assert amk(card, 0x44, 0x01) == 0x6985

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from emulator_pcsc_helpers import SLOTS, wait_reader
 
 from emulator.runner import CardHost
 from emulator.stack import PcscStack
-from emulator_pcsc_helpers import SLOTS, wait_reader
 
 
 @pytest.fixture

@@ -6,14 +6,6 @@ import threading
 import time
 
 import pytest
-
-from apdu.errors import SscardError
-from card_model.demo import demo_card_image
-from emulator.card_os import CardOS
-from emulator.errors import FaultSpecError
-from emulator.faults import Fault, fault_kinds, parse_fault_file
-from emulator.runner import CardHost
-from emulator.stack import PcscStack
 from emulator_pcsc_helpers import (
     GEN3_CONTACT_ATR,
     READ_EF05_TAG07,
@@ -24,6 +16,14 @@ from emulator_pcsc_helpers import (
     transmit_fails,
     wait_reader,
 )
+
+from apdu.errors import SscardError
+from card_model.demo import demo_card_image
+from emulator.card_os import CardOS
+from emulator.errors import FaultSpecError
+from emulator.faults import Fault, fault_kinds, parse_fault_file
+from emulator.runner import CardHost
+from emulator.stack import PcscStack
 
 TAG07 = b"\x07\x09X00000019"
 

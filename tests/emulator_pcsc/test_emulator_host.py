@@ -6,14 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from apdu.errors import NoCardError
-from card_model.demo import demo_card_image
-from card_model.store import CardStore
-from emulator.card_os import CardOS
-from emulator.errors import ImageInUse, SlotInUse, SlotUnavailable, UnknownSlot
-from emulator.runner import CardHost, VirtualSlot
-from emulator.stack import PcscStack
 from emulator_pcsc_helpers import (
     GEN2_ATR,
     GEN3_CONTACT_ATR,
@@ -26,6 +18,14 @@ from emulator_pcsc_helpers import (
     transmit_fails,
     wait_reader,
 )
+
+from apdu.errors import NoCardError
+from card_model.demo import demo_card_image
+from card_model.store import CardStore
+from emulator.card_os import CardOS
+from emulator.errors import ImageInUse, SlotInUse, SlotUnavailable, UnknownSlot
+from emulator.runner import CardHost, VirtualSlot
+from emulator.stack import PcscStack
 
 PSAM_SELECT = bytes.fromhex("00A4040009A0000000038698070100")
 PSAM_TERMINAL_NUMBER = bytes.fromhex("00B0960006")

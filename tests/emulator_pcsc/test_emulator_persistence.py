@@ -10,11 +10,6 @@ import signal
 import threading
 from pathlib import Path
 
-from apdu.errors import SscardError
-from card_model.demo import demo_card_image
-from card_model.store import CardStore
-from emulator.runner import CardHost
-from emulator.stack import PcscStack
 from emulator_pcsc_helpers import (
     GEN3_CONTACT_ATR,
     PIN_STATUS,
@@ -24,6 +19,12 @@ from emulator_pcsc_helpers import (
     stop_host,
     wait_reader,
 )
+
+from apdu.errors import SscardError
+from card_model.demo import demo_card_image
+from card_model.store import CardStore
+from emulator.runner import CardHost
+from emulator.stack import PcscStack
 
 PINS = ("211008", "123456")  # the demo card's initial PIN, and the one it toggles to
 
@@ -45,7 +46,7 @@ def test_state_survives_a_restart_of_the_run_process(pcsc_stack: PcscStack, tmp_
         assert transport.transmit(WRONG_VERIFY) == b"\x63\xc1"
         transport.disconnect()
     finally:
-        assert stop_host(process) == 0
+        assert stop_host(process, signal.SIGINT) == 0
     wait_reader(reader, None)
     assert CardStore(image).load_card().pin.tries_left == 1
     process, _ = start_host("--slot", "0", "--image", str(image), "--control-dir", control)
@@ -109,7 +110,7 @@ def test_sigkill_at_any_point_leaves_old_or_new_state(pcsc_stack: PcscStack, tmp
         process, _ = start_host("--slot", "2", "--image", str(image), "--control-dir", control)
         transport = connected(reader, GEN3_CONTACT_ATR)
         stop = threading.Event()
-        killer = threading.Timer(rng.uniform(0.02, 0.25), lambda: os.kill(process.pid, signal.SIGKILL))
+        killer = threading.Timer(rng.uniform(0.02, 0.25), os.kill, (process.pid, signal.SIGKILL))
         killer.start()
         try:
             acknowledged = _hammer(transport, before.revision, stop)

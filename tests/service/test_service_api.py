@@ -272,11 +272,11 @@ def test_generic_write_and_bad_addresses(svc: Service, insert: Insert) -> None:
         assert written.json() == {"file": "EF07", "tags": ["21", "23"]}
         read = svc.post("/card/read", {"address": "3F00EF07|21|23|$"}).json()
         assert read["national"] == "13800138000|100010|"
-        error(svc.post("/card/write", {"address": "3F00EF06|08|$", "data": [SSN]}), 409, -27013)
+        error(svc.post("/card/write", {"address": "3F00EF06|08|$", "data": [SSN]}), 400, -14)
         error(svc.post("/card/read", {"address": "3F00EF99|01|$"}), 400, -14)
         error(svc.post("/card/read", {"address": "EF06|08"}), 400, -14)
         error(svc.post("/card/write", {"address": "3F00EF07|21|$", "data": ["1" * 40]}), 400, -42)
-        error(svc.post("/card/write", {"address": "3F00EF07|21|23|$", "data": ["1"]}), 400)
+        error(svc.post("/card/write", {"address": "3F00EF07|21|23|$", "data": ["1"]}), 400, -14)
 
 
 def test_schema_errors_never_echo_input(svc: Service) -> None:
@@ -295,7 +295,10 @@ def test_schema_errors_never_echo_input(svc: Service) -> None:
     error(not_json, 422, -14)
     missing = svc.get("/no/such/endpoint")
     error(missing, 404, -13, "not_found")
+    # The token is asked before routing: a wrong method or an unknown path says nothing without it.
     assert svc.client.get("/api/v1/card/basic", headers={"Authorization": "Bearer " + "x"}).status_code == 401
+    assert svc.client.get("/api/v1/no/such/endpoint").status_code == 401
+    assert svc.get("/card/basic").status_code == 405
 
 
 def test_event_stream(svc: Service, insert: Insert, card_reader: str) -> None:

@@ -1,0 +1,350 @@
+"""Helpers of the kiosk and PIN page browser tests (tests/service/test_kiosk*.py,
+tests/service/test_pinpage*.py).
+
+- :class:`ServiceServer`: the real service (``create_app``) under uvicorn in a
+  thread, on two free loopback ports (native + national), with every log
+  record of the process captured to a file while it runs;
+- :func:`inserted`: a virtual card in a vpcd slot of this area (12-13) for the
+  duration of a ``with`` block, waiting until PC/SC sees it come and go;
+- :class:`ForeignCard` (not a social security card) and :class:`TearingCard`
+  (pulled out of the reader in the middle of a chosen command);
+- :func:`chromium`: headless Debian Chromium driven by Playwright's sync API;
+- :class:`RequestLog`: what a page sent (URLs, POST bodies) and received from
+  its own API, for the "PIN only in a POST body" and masking checks;
+- :func:`shot`: a screenshot kept under ``tests/service/artifacts/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from playwright.sync_api import Browser, Page, Request, Response, sync_playwright
+
+from apdu.pcsc import reader_states
+from emulator.stack import PcscStack
+from emulator.vpcd import Tear, VirtualCard, VpcdLink
+from terminal.service.app import create_app
+from terminal.service.config import ServiceConfig, config_from_mapping
+
+CARD_SLOT = 12
+PSAM_SLOT = 13
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+VIEWPORT = {"width": 1280, "height": 960}
+FOREIGN_ATR = bytes.fromhex("3B8F8001804F0CA000000306030001000000006A")
+SW_FILE_NOT_FOUND = bytes.fromhex("6A82")
+SW_INS_NOT_SUPPORTED = bytes.fromhex("6D00")
+INS_SELECT = 0xA4
+SERVER_START_SECONDS = 15.0
+CARD_SEEN_SECONDS = 10.0
+
+
+def service_config(stack: PcscStack, token_file: Path, **sections: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A service configuration on this area's slots: card 12, PSAM 13, PIN page
+    entry, no rate-limit delays; ``sections`` override or add keys."""
+    card_reader = stack.reader_for_slot(CARD_SLOT)
+    doc: dict[str, dict[str, Any]] = {
+        "service": {"token_file": str(token_file), "card_wait_seconds": 2.0, "queue_wait_seconds": 10.0},
+        "readers": {"card": card_reader, "kiosk": card_reader, "psam": stack.reader_for_slot(PSAM_SLOT)},
+        "key_source": {"kind": "psam"},
+        "pin": {
+            "entry": "page",
+            "entry_timeout_seconds": 30.0,
+            "attempts_per_window": 100,
+            "failure_delay_seconds": 0.0,
+        },
+    }
+    for name, values in sections.items():
+        doc.setdefault(name, {}).update(values)
+    return doc
+
+
+class _FileCapture(logging.Handler):
+    """Every record of every logger, formatted with its traceback, into one file."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(logging.DEBUG)
+        self._file = path.open("a", encoding="utf-8")
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._file.write(self.format(record) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+@dataclass
+class ServiceServer:
+    """The service under uvicorn in a background thread (see the module docstring)."""
+
+    doc: dict[str, dict[str, Any]]
+    log_path: Path
+    config: ServiceConfig | None = None
+    _server: uvicorn.Server | None = field(default=None, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
+    _capture: _FileCapture | None = field(default=None, repr=False)
+    _root_level: int = logging.WARNING
+
+    @property
+    def base(self) -> str:
+        assert self.config is not None
+        return f"http://127.0.0.1:{self.config.port}"
+
+    @property
+    def national_url(self) -> str:
+        assert self.config is not None
+        return f"ws://127.0.0.1:{self.config.national_port}"
+
+    def start(self) -> None:
+        sockets = [_listening_socket(), _listening_socket()]
+        port, national = (s.getsockname()[1] for s in sockets)
+        doc = {name: dict(table) for name, table in self.doc.items()}
+        doc.setdefault("service", {}).update(port=port, national_port=national)
+        self.config = config_from_mapping(doc, source="<kiosk tests>")
+        root = logging.getLogger()
+        self._root_level = root.level
+        self._capture = _FileCapture(self.log_path)
+        root.addHandler(self._capture)
+        root.setLevel(logging.DEBUG)
+        app = create_app(self.config)
+        settings = uvicorn.Config(
+            app, log_config=None, lifespan="on", access_log=True, timeout_graceful_shutdown=2
+        )
+        self._server = uvicorn.Server(settings)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": sockets}, name="sscard-test-service", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + SERVER_START_SECONDS
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError("the service did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        root = logging.getLogger()
+        if self._capture is not None:
+            root.removeHandler(self._capture)
+            self._capture.close()
+            self._capture = None
+        root.setLevel(self._root_level)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8") if self.log_path.exists() else ""
+
+    def assert_log_free_of(self, *secrets: str) -> None:
+        """No secret (PIN, full SSN, full name) anywhere in the service log so far."""
+        text = self.log_text()
+        assert text, "the service wrote no log at all"
+        for secret in secrets:
+            assert secret not in text, "a secret appears in the service log"
+
+
+def _listening_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    return sock
+
+
+@contextmanager
+def running_service(doc: dict[str, dict[str, Any]], log_path: Path) -> Iterator[ServiceServer]:
+    server = ServiceServer(doc, log_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# -- cards ---------------------------------------------------------------------------------------
+
+
+def wait_for_card(reader: str, present: bool, timeout: float = CARD_SEEN_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        (state,) = reader_states([reader])
+        if state.present == present and (not present or state.atr):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{reader}: card present={state.present}, expected {present}")
+        time.sleep(0.02)
+
+
+@contextmanager
+def inserted(card: VirtualCard, slot: int, reader: str) -> Iterator[VpcdLink]:
+    """``card`` in vpcd ``slot`` (PC/SC ``reader``) for the block; always removed after."""
+    assert slot in (CARD_SLOT, PSAM_SLOT), "the service area owns vpcd slots 12-13 only"
+    link = VpcdLink(card, slot)
+    link.insert()
+    try:
+        wait_for_card(reader, True)
+        yield link
+    finally:
+        link.remove()
+        wait_for_card(reader, False)
+
+
+def pull(link: VpcdLink, reader: str) -> None:
+    """Take the card out in the middle of the flow (and wait until PC/SC sees it)."""
+    link.remove()
+    wait_for_card(reader, False)
+
+
+class ForeignCard:
+    """Not a social security card: SELECT answers 6A82, anything else 6D00."""
+
+    def atr(self) -> bytes:
+        return FOREIGN_ATR
+
+    def power_on(self) -> None:
+        return None
+
+    def power_off(self) -> None:
+        return None
+
+    def reset(self) -> None:
+        return None
+
+    def process(self, apdu: bytes) -> bytes:
+        return SW_FILE_NOT_FOUND if len(apdu) > 1 and apdu[1] == INS_SELECT else SW_INS_NOT_SUPPORTED
+
+
+class TearingCard:
+    """Wraps a card; once armed, the next command with INS ``ins`` pulls the card
+    out of the reader without an answer (the command is not executed)."""
+
+    def __init__(self, card: VirtualCard) -> None:
+        self.card = card
+        self.ins: int | None = None
+        self.torn = threading.Event()
+
+    def arm(self, ins: int) -> None:
+        self.ins = ins
+
+    def atr(self) -> bytes:
+        return self.card.atr()
+
+    def power_on(self) -> None:
+        self.card.power_on()
+
+    def power_off(self) -> None:
+        self.card.power_off()
+
+    def reset(self) -> None:
+        self.card.reset()
+
+    def process(self, apdu: bytes) -> bytes:
+        if self.ins is not None and len(apdu) > 1 and apdu[1] == self.ins:
+            self.ins = None
+            self.torn.set()
+            raise Tear()
+        return self.card.process(apdu)
+
+
+# -- browser ----------------------------------------------------------------------------------------
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Headless Debian Chromium under Playwright (``playwright install`` is not used)."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextmanager
+def opened(browser: Browser, url: str) -> Iterator[tuple[Page, RequestLog]]:
+    """A fresh browser context (no shared state) with ``url`` loaded and its traffic recorded."""
+    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN")
+    try:
+        page = context.new_page()
+        log = RequestLog()
+        page.on("request", log.on_request)
+        page.on("response", log.on_response)
+        page.goto(url)
+        yield page, log
+    finally:
+        context.close()
+
+
+@dataclass
+class RequestLog:
+    """URLs and POST bodies a page sent; bodies of the JSON answers it got."""
+
+    urls: list[str] = field(default_factory=list)
+    posts: list[tuple[str, bytes]] = field(default_factory=list)
+    answers: list[tuple[str, str]] = field(default_factory=list)
+
+    def on_request(self, request: Request) -> None:
+        self.urls.append(request.url)
+        if request.method == "POST":
+            self.posts.append((request.url, request.post_data_buffer or b""))
+
+    def on_response(self, response: Response) -> None:
+        if response.request.method != "POST":
+            return
+        try:
+            self.answers.append((response.url, response.text()))
+        except Exception:  # noqa: BLE001 - a long poll cut short by the page leaving has no body
+            return
+
+    def paths_with(self, secret: str) -> set[str]:
+        """Paths of the POSTs whose body holds ``secret``."""
+        return {url.split("://", 1)[1].split("/", 1)[1] for url, body in self.posts if secret.encode() in body}
+
+    def assert_pin_only_in_bodies(self, pin: str, allowed: set[str]) -> None:
+        """``pin`` in no URL, and only in POST bodies to paths starting with one of ``allowed``."""
+        assert not any(pin in url for url in self.urls), "a PIN appears in a URL"
+        paths = self.paths_with(pin)
+        assert paths, "the PIN was never sent"
+        stray = sorted(p for p in paths if not any(p.startswith(prefix) for prefix in allowed))
+        assert not stray, f"the PIN went to {stray}"
+
+    def assert_answers_free_of(self, *secrets: str) -> None:
+        assert self.answers, "no answers recorded"
+        for _, text in self.answers:
+            for secret in secrets:
+                assert secret not in text, "an answer to the page holds unmasked personal data"
+
+
+def shot(page: Page, name: str) -> Path:
+    """A screenshot kept as a test artefact (tests/service/artifacts/<name>.png)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+def residue(page: Page) -> int:
+    """Non-zero bytes left in the page's PIN buffers and PIN request bodies."""
+    value = page.evaluate("window.SscardKeypad.residue()")
+    assert isinstance(value, int)
+    return value
+
+
+def type_pin(page: Page, pin: str, *, keypad: str = "#keypad") -> None:
+    """Touch the on-screen keys of ``pin``."""
+    for digit in pin:
+        page.click(f'{keypad} [data-key="{digit}"]')
