@@ -491,8 +491,6 @@ def fault_command(
     clear: bool,
     control_directory: Path | None,
 ) -> None:
-    from emulator.faults import Fault, parse_fault_file
-
     chosen = sum(1 for given in (kind is not None, fault_file is not None, clear) if given)
     if chosen != 1:
         raise EmulatorUsageError("KIND | --file | --clear", detail_zh="须给出 KIND、--file 或 --clear 之一")
@@ -500,6 +498,8 @@ def fault_command(
         _remote(slot, {"op": "clear_faults"}, control_directory)
         _emit(ctx, {"slot": slot, "armed": []}, [_text("faults_cleared", slot=slot)])
         return
+    from emulator.faults import Fault, parse_fault_file
+
     if fault_file is not None:
         try:
             text = fault_file.read_text(encoding="utf-8")

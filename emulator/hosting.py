@@ -18,14 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from emulator.card_os import Interface
 from emulator.control import list_hosts
 from emulator.errors import FaultSpecError, SlotInUse, SlotUnavailable
-from emulator.faults import parse_fault_file
-from emulator.runner import CardHost
 from emulator.stack import PcscStack, StackError
+
+if TYPE_CHECKING:
+    from emulator.card_os import Interface
+    from emulator.runner import CardHost
 
 __all__ = ["HostPlan", "run_host"]
 
@@ -68,6 +69,8 @@ def _check_free(plan: HostPlan) -> None:
 
 
 def _load_faults(host: CardHost, plan: HostPlan) -> None:
+    from emulator.faults import parse_fault_file
+
     if plan.fault_file is None:
         return
     try:
@@ -111,6 +114,8 @@ def run_host(
     """Run ``plan`` until SIGINT/SIGTERM or ``stop`` is set (see the module docstring)."""
     stop = stop if stop is not None else threading.Event()
     _check_free(plan)
+    from emulator.runner import CardHost  # after the cheap checks: it loads the card OS
+
     previous: dict[int, Any] = {}
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -30,7 +30,7 @@ from apdu.errors import SscardError
 from terminal._data import load_data
 from terminal.cli_commands.errors import InternalFailure, UsageProblem
 from terminal.cli_commands.exits import exit_code_for, report_error
-from terminal.cli_commands.state import attach_global_options, cli_state, configure_logging, global_params
+from terminal.cli_commands.state import cli_state, configure_logging, global_params, with_global_options
 
 __all__ = ["SscardGroup", "cli", "main"]
 
@@ -59,7 +59,7 @@ class SscardGroup(click.Group):
         command = getattr(module, attribute)
         if not isinstance(command, click.Command):
             raise TypeError(f"{row['target']} is not a click command")
-        attach_global_options(command)
+        command = with_global_options(command)
         self.commands[cmd_name] = command
         return command
 
@@ -79,8 +79,8 @@ class SscardGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort):
-            raise
+        except (click.exceptions.Exit, click.exceptions.Abort, BrokenPipeError):
+            raise  # click ends these itself (a closed pipe on stdout: quietly)
         except click.ClickException as exc:
             if not cli_state(ctx).json:
                 raise
@@ -88,7 +88,7 @@ class SscardGroup(click.Group):
             ctx.exit(exc.exit_code)
         except SscardError as exc:
             ctx.exit(report_error(exc, json_mode=cli_state(ctx).json))
-        except Exception as exc:  # noqa: BLE001 - anything else: exit 1, without its text
+        except Exception as exc:
             ctx.exit(_unexpected(ctx, exc))
 
 
@@ -133,7 +133,12 @@ def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> N
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
 )
 @click.option(
-    "--version", is_flag=True, expose_value=False, is_eager=True, callback=_show_version, help="Show the version."
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_show_version,
+    help="Show the version.",
 )
 @click.pass_context
 def cli(ctx: click.Context) -> None:

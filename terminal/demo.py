@@ -105,7 +105,10 @@ def _settings() -> dict[str, Any]:
 
 def step_specs() -> list[StepSpec]:
     """The demo's steps in order (terminal/data/demo.toml)."""
-    return [StepSpec(str(r["key"]), str(r["zh"]), str(r["en"]), str(r["expect"])) for r in load_data("demo")["step"]]
+    return [
+        StepSpec(str(r["key"]), str(r["zh"]), str(r["en"]), str(r["expect"]))
+        for r in load_data("demo")["step"]
+    ]
 
 
 def _error_dict(exc: SscardError) -> dict[str, Any]:
@@ -155,9 +158,8 @@ def _wait_for_card(reader: str, present: bool, timeout: float) -> None:
         if state.present == present and (not present or state.atr):
             return
         if time.monotonic() >= deadline:
-            raise DemoSlotUnavailable(
-                f"{reader}: the virtual card did not {'appear' if present else 'leave'} within {timeout:.0f} s"
-            )
+            what = "appear" if present else "leave"
+            raise DemoSlotUnavailable(f"{reader}: the virtual card did not {what} within {timeout:.0f} s")
         time.sleep(POLL)
 
 
@@ -313,4 +315,3 @@ def run_demo(
         report.failure = exc
     report.seconds = time.monotonic() - started
     return report
-

@@ -3,19 +3,21 @@
 A :class:`PresentationGate` given to :class:`~terminal.session.CardSession`
 (``gate=``) runs at every ``connect()``:
 
-1. It asks the registry what to do with the card
+1. It settles the card's incomplete journal entries first (a crash or a
+   tear of an earlier flow, :func:`terminal.flows.resolve_torn`; not with
+   the null journal), so they are judged against the card as it was left.
+2. It asks the registry what to do with the card
    (:meth:`terminal.registry.Registry.check_presented`) and journals the
    answer as ``card.present`` (result ``ok``, ``refused`` with the decision's
    national code, or ``failed`` with -1166 when the registry cannot be
    reached).
-2. A card the registry refuses with ``block_on_card`` has its application
+3. A card the registry refuses with ``block_on_card`` has its application
    blocked on the card, as a terminal does with a blacklisted card, through
    the ordinary :func:`terminal.flows.block` flow (journaled ``card.block``
    with ``reason``); the mode comes from ``terminal/data/presentation.toml``
    (a formal loss: temporary, so that a release can undo it; replaced or
-   cancelled: permanent).  Incomplete journal entries of the card are
-   settled first (:func:`terminal.flows.resolve_torn`).
-3. A temporarily blocked application of a card the registry knows and
+   cancelled: permanent).
+4. A temporarily blocked application of a card the registry knows and
    allows again (loss released, temporary loss lapsed) is unblocked
    (``card.unblock``).
 
@@ -45,13 +47,14 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from apdu.errors import SscardError, TransportError
 from card_model.lifecycle import LifeCycle
 from terminal._data import load_data
+from terminal.flows.results import TornResolution
 from terminal.journal_hook import DetailValue, NullJournal, RegistryJournal
 from terminal.registry import Actor, Decision, Journal, Registry, open_registry, resolve_url, rules
 from terminal.registry.errors import (
@@ -168,6 +171,7 @@ class Presentation:
     life_cycle: LifeCycle | None = None
     registry_error: str | None = None
     enforcement_error: str | None = None
+    settled: TornResolution | None = None
 
     @property
     def refused(self) -> bool:
@@ -200,6 +204,7 @@ class Presentation:
             "life_cycle": None if self.life_cycle is None else self.life_cycle.label,
             "registry_error": self.registry_error,
             "enforcement_error": self.enforcement_error,
+            "settled": None if self.settled is None else self.settled.to_dict()["entries"],
         }
 
 
@@ -294,11 +299,16 @@ class PresentationGate:
         """Check the card in ``session`` (just detected) and enforce the decision."""
         card_id = session.card_id
         hook = session.journal
+        settled = _settle_torn(session)
         entry = hook.begin(self.policy.journal_operation, card_id=card_id, details={})
         try:
             availability, decision, error = self.check(card_id)
-        except BaseException:
-            hook.complete(entry, result="failed", national_code=-1000)
+        except BaseException as exc:
+            code = exc.national_code if isinstance(exc, SscardError) else -1000
+            try:
+                hook.complete(entry, result="failed", national_code=code)
+            except SscardError as journal_exc:
+                log.error("journal: completing entry %s failed: %s", entry, journal_exc.error_id)
             raise
         hook.complete(entry, **_present_outcome(availability, decision, error))
         presentation = Presentation(
@@ -306,6 +316,7 @@ class PresentationGate:
             availability,
             decision,
             registry_error=None if error is None else error.error_id,
+            settled=settled,
         )
         if decision is None:
             return presentation
@@ -324,26 +335,26 @@ class PresentationGate:
         from terminal import flows
 
         mode = self.policy.block_mode(decision.reason_id)
-        _settle_torn(session)
         now = _life_cycle(session)
         if now in _BLOCKED[mode]:
-            return _with(presentation, "already_blocked", mode, now)
+            return replace(presentation, enforcement="already_blocked", block_mode=mode, life_cycle=now)
         with _enforcing(session) as failed:
             result = flows.block(session, mode, reason=decision.reason_id)
-            return _with(presentation, "blocked", mode, result.after)
-        return _with(presentation, "failed", mode, now, failed[0])
+            return replace(presentation, enforcement="blocked", block_mode=mode, life_cycle=result.after)
+        return replace(
+            presentation, enforcement="failed", block_mode=mode, life_cycle=now, enforcement_error=failed[0]
+        )
 
     def _unblock(self, session: CardSession, presentation: Presentation, decision: Decision) -> Presentation:
         from terminal import flows
 
-        _settle_torn(session)
         now = _life_cycle(session)
         if now is not LifeCycle.TEMPORARILY_BLOCKED:
-            return _with(presentation, "none", None, now)
+            return replace(presentation, life_cycle=now)
         with _enforcing(session) as failed:
             result = flows.unblock(session, reason=decision.reason_id)
-            return _with(presentation, "unblocked", None, result.after)
-        return _with(presentation, "failed", None, now, failed[0])
+            return replace(presentation, enforcement="unblocked", life_cycle=result.after)
+        return replace(presentation, enforcement="failed", life_cycle=now, enforcement_error=failed[0])
 
     # -- admitting flows -----------------------------------------------------------------------
 
@@ -390,18 +401,20 @@ def _life_cycle(session: CardSession) -> LifeCycle:
         return session.life_cycle()
 
 
-def _settle_torn(session: CardSession) -> None:
-    """Settle the card's incomplete entries against its state before the gate changes it."""
+def _settle_torn(session: CardSession) -> TornResolution | None:
+    """Settle the card's incomplete journal entries (None with the null journal
+    or when settling failed; a card pulled meanwhile is raised)."""
     from terminal import flows
 
     if isinstance(session.journal, NullJournal):
-        return
+        return None
     try:
-        flows.resolve_torn(session)
+        return flows.resolve_torn(session)
     except TransportError:
         raise
     except SscardError as exc:
         log.error("presentation: settling incomplete journal entries failed: %s", exc.error_id)
+        return None
 
 
 @contextmanager
@@ -418,22 +431,3 @@ def _enforcing(session: CardSession) -> Iterator[list[str]]:
         except SscardError as exc:
             log.error("presentation: enforcing the registry decision failed: %s", exc.error_id)
             failed.append(exc.error_id)
-
-
-def _with(
-    presentation: Presentation,
-    enforcement: Enforcement,
-    mode: BlockMode | None,
-    life_cycle: LifeCycle | None,
-    error: str | None = None,
-) -> Presentation:
-    return Presentation(
-        presentation.card_id,
-        presentation.availability,
-        presentation.decision,
-        enforcement,
-        mode,
-        life_cycle,
-        presentation.registry_error,
-        error,
-    )

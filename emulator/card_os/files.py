@@ -99,6 +99,14 @@ def _satisfied(card: CardOS, access: AccessCondition, cmd: Command) -> None:
         raise CardStatus(SW_CONDITIONS)
 
 
+def _addressed(card: CardOS, sfi: int) -> FileSpec | None:
+    """The file an SFI (0: the current EF) names, if any; nothing is changed."""
+    if sfi:
+        return card.profile.file_by_sfi(sfi)
+    current = card.session.current_ef
+    return None if current is None else card.profile.file(current)
+
+
 def _file(card: CardOS, sfi: int, kind: str) -> FileSpec:
     """The file addressed by SFI (0: the current EF), made current."""
     profile = card.profile
@@ -125,8 +133,14 @@ def read_record(card: CardOS, cmd: Command) -> bytes:
     mode = cmd.p2 & 0x07
     if mode not in (4, 5) or not cmd.p1:
         raise CardStatus(SW_WRONG_P1P2)
-    spec = _file(card, cmd.p2 >> 3, "records")
     gate_files = card.gate.read_record_files
+    if gate_files is not None:
+        # §5: in 03/04 READ RECORD of any file but those listed is refused,
+        # whatever the file's kind (a binary file too)
+        addressed = _addressed(card, cmd.p2 >> 3)
+        if addressed is not None and addressed.name not in gate_files:
+            raise CardStatus(card.gate.refuse)
+    spec = _file(card, cmd.p2 >> 3, "records")
     if gate_files is not None and spec.name not in gate_files:
         raise CardStatus(card.gate.refuse)
     _satisfied(card, spec.read, cmd)

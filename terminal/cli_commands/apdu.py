@@ -93,6 +93,8 @@ def apdu_command(ctx: click.Context, apdus: tuple[str, ...]) -> None:
     lines = [f"{label('reader', 'name')}: {reader.name}", f"{label('reader', 'atr')}: {atr}"]
     for exchange in exchanges:
         lines += [f"{entry['dir']} {entry['hex']}" for entry in exchange["trace"]]
-        lines.append(f"   {label('apdu', 'sw')} {exchange['sw']}  {exchange['meaning']} {exchange['meaning_en']}")
+        lines.append(
+            f"   {label('apdu', 'sw')} {exchange['sw']}  {exchange['meaning']} {exchange['meaning_en']}"
+        )
     lines.append(text("words", "apdu_sent").format(count=len(exchanges)))
     emit(ctx, {"reader": reader.name, "atr": atr, "exchanges": exchanges}, lines)

@@ -31,7 +31,7 @@ __all__ = ["authenticate_command"]
 )
 @card_options
 @click.pass_context
-def authenticate_command(ctx: click.Context, trust_anchors: tuple[str, ...], **kwargs: Any) -> None:
+def authenticate_command(ctx: click.Context, /, trust_anchors: tuple[str, ...], **kwargs: Any) -> None:
     from terminal import flows
 
     with open_card(ctx, CardOptions.pop(kwargs), anchors=trust_anchors) as card, progress(ctx, "flow"):

@@ -100,8 +100,6 @@ class CardContext:
     session: CardSession
     reader: ReaderInfo
     keys: CliKeySource | None
-    settings: CliSettings
-    registry: Registry | None = None
 
 
 def select_card_reader(ctx: click.Context, *, include_psam: bool = False) -> ReaderInfo:
@@ -146,7 +144,9 @@ def load_anchors(paths: tuple[str, ...]) -> tuple[Sm2Certificate, ...]:
     return tuple(anchors)
 
 
-def _key_source(ctx: click.Context, settings: CliSettings, options: CardOptions, tracer: Any) -> CliKeySource | None:
+def _key_source(
+    ctx: click.Context, settings: CliSettings, options: CardOptions, tracer: Any
+) -> CliKeySource | None:
     from terminal.cli_commands.keys import CliKeySource
 
     kind = options.key_source or settings.key_source
@@ -164,7 +164,9 @@ def _key_source(ctx: click.Context, settings: CliSettings, options: CardOptions,
     )
 
 
-def _journal(ctx: click.Context, settings: CliSettings, options: CardOptions) -> tuple[JournalHook, Registry | None]:
+def _journal(
+    ctx: click.Context, settings: CliSettings, options: CardOptions
+) -> tuple[JournalHook, Registry | None]:
     from terminal.journal_hook import NullJournal
 
     kind = options.journal or settings.journal
@@ -195,7 +197,9 @@ def _settle(ctx: click.Context, session: CardSession, registry: Registry, *, gat
     for entry in resolution.entries:
         key = "torn_resolved" if entry.resolved else "torn_unresolved"
         click.echo(
-            text("words", key).format(entry_id=entry.entry_id, operation=entry.operation, outcome=entry.outcome),
+            text("words", key).format(
+                entry_id=entry.entry_id, operation=entry.operation, outcome=entry.outcome
+            ),
             err=True,
         )
     decision = registry.check_presented(session.card_id)
@@ -250,4 +254,4 @@ def open_card(
         stack.callback(session.close)
         if registry is not None:
             _settle(ctx, session, registry, gate=gate)
-        yield CardContext(session=session, reader=reader, keys=keys, settings=settings, registry=registry)
+        yield CardContext(session=session, reader=reader, keys=keys)

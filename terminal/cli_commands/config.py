@@ -48,7 +48,9 @@ def _defaults() -> dict[str, Any]:
 def _typed(name: str, default: Any, value: Any, source: str) -> Any:
     if isinstance(default, str):
         if not isinstance(value, str):
-            raise CliConfigError(f"{source}: cli.{name} must be text", message_zh=f"配置项 cli.{name} 须为文本")
+            raise CliConfigError(
+                f"{source}: cli.{name} must be text", message_zh=f"配置项 cli.{name} 须为文本"
+            )
         return value.strip()
     if isinstance(default, list):
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
@@ -82,7 +84,9 @@ def settings_from_mapping(doc: Mapping[str, Any], *, source: str = "<mapping>") 
     registry = doc.get("registry", {})
     url = registry.get("url") if isinstance(registry, Mapping) else None
     if url is not None and not isinstance(url, str):
-        raise CliConfigError(f"{source}: registry.url must be text", message_zh="配置项 registry.url 须为文本")
+        raise CliConfigError(
+            f"{source}: registry.url must be text", message_zh="配置项 registry.url 须为文本"
+        )
     return CliSettings(**values, registry_url=url or None, source=source)
 
 
@@ -101,5 +105,7 @@ def load_settings(path: str | Path | None) -> CliSettings:
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise CliConfigError(f"{file}: not valid TOML ({exc})", message_zh=f"配置文件 {file} 不是有效的TOML") from None
+        raise CliConfigError(
+            f"{file}: not valid TOML ({exc})", message_zh=f"配置文件 {file} 不是有效的TOML"
+        ) from None
     return settings_from_mapping(doc, source=str(file))

@@ -54,7 +54,9 @@ def _issue_lines(result: Mapping[str, Any]) -> list[str]:
     return [
         texts["card_reader"].format(slot=result["card_slot"], reader=result["card_reader"]),
         texts["psam_reader"].format(
-            slot=result["psam_slot"], reader=result["psam_reader"], terminal=result.get("terminal_number") or "—"
+            slot=result["psam_slot"],
+            reader=result["psam_reader"],
+            terminal=result.get("terminal_number") or "—",
         ),
         texts["card_number"].format(value=result["card_number"]),
     ]
@@ -137,7 +139,10 @@ def demo_command(ctx: click.Context, slot: int | None, psam_slot: int | None) ->
         on_step=None if state.json else show,
         busy=lambda key: progress(ctx, key),
     )
-    footer = [texts["journal"].format(count=report.journal_entries), texts["total"].format(seconds=report.seconds)]
+    footer = [
+        texts["journal"].format(count=report.journal_entries),
+        texts["total"].format(seconds=report.seconds),
+    ]
     if report.ok:
         footer.append(f"{texts['done_zh']} / {texts['done_en']}")
     else:

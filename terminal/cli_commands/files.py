@@ -33,12 +33,14 @@ def file_group() -> None:
     """Generic read / write."""
 
 
-@file_group.command("read", help="按地址读记录，例如 '3F00EF06|08|09|$'。Read records by national file address.")
+@file_group.command(
+    "read", help="按地址读记录，例如 '3F00EF06|08|09|$'。Read records by national file address."
+)
 @click.argument("address")
 @_CARD_INFO
 @card_options
 @click.pass_context
-def read_file_command(ctx: click.Context, address: str, card_info: str | None, **kwargs: Any) -> None:
+def read_file_command(ctx: click.Context, /, address: str, card_info: str | None, **kwargs: Any) -> None:
     from terminal import flows
 
     with open_card(ctx, CardOptions.pop(kwargs)) as card, progress(ctx, "flow"):
@@ -52,7 +54,9 @@ def read_file_command(ctx: click.Context, address: str, card_info: str | None, *
 @_CARD_INFO
 @card_options
 @click.pass_context
-def write_file_command(ctx: click.Context, address: str, data: str, card_info: str | None, **kwargs: Any) -> None:
+def write_file_command(
+    ctx: click.Context, /, address: str, data: str, card_info: str | None, **kwargs: Any
+) -> None:
     from terminal import flows
 
     with open_card(ctx, CardOptions.pop(kwargs)) as card, progress(ctx, "flow"):

@@ -73,7 +73,9 @@ class CliKeySource:
         from terminal.keysource import DevKeyFileKeySource, DevKeysWarning, HsmKeySource, SoftwareHsm
 
         if kind == "software_hsm":
-            return HsmKeySource(SoftwareHsm(IssuerKeySet.load(self.key_file)), terminal_number=self._terminal_number)
+            return HsmKeySource(
+                SoftwareHsm(IssuerKeySet.load(self.key_file)), terminal_number=self._terminal_number
+            )
         with warnings.catch_warnings():
             # the key source logs its NOT-FOR-PRODUCTION warning at ERROR level already
             warnings.simplefilter("ignore", DevKeysWarning)
@@ -121,10 +123,6 @@ class CliKeySource:
             raise
         return True
 
-    @property
-    def opened(self) -> KeySource | None:
-        return self._source
-
     # -- KeySource ------------------------------------------------------------------
 
     @property
@@ -148,7 +146,9 @@ class CliKeySource:
     def mac(self, role: KeyRole, algorithm: Algorithm, factor: bytes, iv: bytes, message: bytes) -> bytes:
         return self.open().mac(role, algorithm, factor, iv, message)
 
-    def verify_internal_auth(self, algorithm: Algorithm, factor: bytes, challenge: bytes, response: bytes) -> bool:
+    def verify_internal_auth(
+        self, algorithm: Algorithm, factor: bytes, challenge: bytes, response: bytes
+    ) -> bool:
         return self.open().verify_internal_auth(algorithm, factor, challenge, response)
 
     def close(self) -> None:

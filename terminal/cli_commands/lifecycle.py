@@ -25,7 +25,7 @@ __all__ = ["activate_command", "block_command", "status_command", "unblock_comma
 @click.command("activate", help=command_help("activate"))
 @card_options
 @click.pass_context
-def activate_command(ctx: click.Context, **kwargs: Any) -> None:
+def activate_command(ctx: click.Context, /, **kwargs: Any) -> None:
     from terminal import flows
 
     with open_card(ctx, CardOptions.pop(kwargs)) as card, progress(ctx, "flow"):
@@ -34,11 +34,13 @@ def activate_command(ctx: click.Context, **kwargs: Any) -> None:
 
 
 @click.command("block", help=command_help("block"))
-@click.option("--permanent", is_flag=True, help="永久锁定（不能解除）。Block permanently (cannot be released).")
+@click.option(
+    "--permanent", is_flag=True, help="永久锁定（不能解除）。Block permanently (cannot be released)."
+)
 @click.option("-y", "--yes", is_flag=True, help="永久锁定时不再确认。Do not ask before a permanent block.")
 @card_options
 @click.pass_context
-def block_command(ctx: click.Context, permanent: bool, yes: bool, **kwargs: Any) -> None:
+def block_command(ctx: click.Context, /, permanent: bool, yes: bool, **kwargs: Any) -> None:
     from terminal import flows
 
     options = CardOptions.pop(kwargs)
@@ -53,7 +55,7 @@ def block_command(ctx: click.Context, permanent: bool, yes: bool, **kwargs: Any)
 @click.command("unblock", help=command_help("unblock"))
 @card_options
 @click.pass_context
-def unblock_command(ctx: click.Context, **kwargs: Any) -> None:
+def unblock_command(ctx: click.Context, /, **kwargs: Any) -> None:
     from terminal import flows
 
     with open_card(ctx, CardOptions.pop(kwargs)) as card, progress(ctx, "flow"):
@@ -66,11 +68,12 @@ def unblock_command(ctx: click.Context, **kwargs: Any) -> None:
     "--keys/--no-keys",
     "key_counters",
     default=None,
-    help="读取密钥计数器（需要密钥来源；默认：有则读）。Read the key try counters (default: when a key source is at hand).",
+    help="读取密钥计数器（默认：有密钥来源则读）。"
+    "Read the key try counters (default: when a key source is at hand).",
 )
 @card_options
 @click.pass_context
-def status_command(ctx: click.Context, key_counters: bool | None, **kwargs: Any) -> None:
+def status_command(ctx: click.Context, /, key_counters: bool | None, **kwargs: Any) -> None:
     from terminal import flows
 
     with open_card(ctx, CardOptions.pop(kwargs), gate=False) as card:

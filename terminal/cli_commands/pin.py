@@ -31,7 +31,7 @@ def pin_group() -> None:
 @pin_group.command("status", help="密码状态（不消耗尝试次数）。PIN state and retries left; spends no try.")
 @card_options
 @click.pass_context
-def status_command(ctx: click.Context, **kwargs: Any) -> None:
+def status_command(ctx: click.Context, /, **kwargs: Any) -> None:
     from terminal import flows
 
     with open_card(ctx, CardOptions.pop(kwargs)) as card:
@@ -48,7 +48,7 @@ def status_command(ctx: click.Context, **kwargs: Any) -> None:
 @pin_stdin_option
 @card_options
 @click.pass_context
-def verify_command(ctx: click.Context, for_transaction: bool, pin_stdin: bool, **kwargs: Any) -> None:
+def verify_command(ctx: click.Context, /, for_transaction: bool, pin_stdin: bool, **kwargs: Any) -> None:
     from terminal import flows
 
     options = CardOptions.pop(kwargs)
@@ -60,11 +60,13 @@ def verify_command(ctx: click.Context, for_transaction: bool, pin_stdin: bool, *
     emit(ctx, result, pin_operation_lines(result))
 
 
-@pin_group.command("change", help="修改服务密码（新密码输入两次）。Change the service password (new one twice).")
+@pin_group.command(
+    "change", help="修改服务密码（新密码输入两次）。Change the service password (new one twice)."
+)
 @pin_stdin_option
 @card_options
 @click.pass_context
-def change_command(ctx: click.Context, pin_stdin: bool, **kwargs: Any) -> None:
+def change_command(ctx: click.Context, /, pin_stdin: bool, **kwargs: Any) -> None:
     from terminal import flows
 
     options = CardOptions.pop(kwargs)
@@ -86,7 +88,7 @@ def change_command(ctx: click.Context, pin_stdin: bool, **kwargs: Any) -> None:
 @pin_stdin_option
 @card_options
 @click.pass_context
-def reset_command(ctx: click.Context, chosen: bool, pin_stdin: bool, **kwargs: Any) -> None:
+def reset_command(ctx: click.Context, /, chosen: bool, pin_stdin: bool, **kwargs: Any) -> None:
     from terminal import flows
 
     options = CardOptions.pop(kwargs)
@@ -98,10 +100,12 @@ def reset_command(ctx: click.Context, chosen: bool, pin_stdin: bool, **kwargs: A
     emit(ctx, result, pin_operation_lines(result))
 
 
-@pin_group.command("unblock", help="解锁服务密码（密码不变）。Unblock the service password (the PIN is unchanged).")
+@pin_group.command(
+    "unblock", help="解锁服务密码（密码不变）。Unblock the service password (the PIN is unchanged)."
+)
 @card_options
 @click.pass_context
-def unblock_command(ctx: click.Context, **kwargs: Any) -> None:
+def unblock_command(ctx: click.Context, /, **kwargs: Any) -> None:
     from terminal import flows
 
     with open_card(ctx, CardOptions.pop(kwargs)) as card, progress(ctx, "flow"):

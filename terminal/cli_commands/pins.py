@@ -32,7 +32,8 @@ def pin_stdin_option(fn: Callable[..., object]) -> Callable[..., object]:
     return click.option(
         "--pin-stdin",
         is_flag=True,
-        help="从标准输入读取密码，每行一个（不从命令行参数读取）。Read the PIN(s) from standard input, one per line.",
+        help="从标准输入读取密码，每行一个（不从命令行参数读取）。"
+        "Read the PIN(s) from standard input, one per line.",
     )(fn)
 
 

@@ -23,10 +23,12 @@ __all__ = ["read_command"]
 
 @click.command("read", help=command_help("read", "WHAT: basic | holder | all (default all)."))
 @click.argument("what", type=click.Choice(["basic", "holder", "all"]), default="all", required=False)
-@click.option("--national", is_flag=True, help="输出全国接口 iReadCardBas 字符串。Print the iReadCardBas string.")
+@click.option(
+    "--national", is_flag=True, help="输出全国接口 iReadCardBas 字符串。Print the iReadCardBas string."
+)
 @card_options
 @click.pass_context
-def read_command(ctx: click.Context, what: str, national: bool, **kwargs: Any) -> None:
+def read_command(ctx: click.Context, /, what: str, national: bool, **kwargs: Any) -> None:
     from terminal import flows
 
     options = CardOptions.pop(kwargs)

@@ -12,7 +12,12 @@ __all__ = ["readers_command"]
 
 
 def _table(rows: list[tuple[str, str, str, str]]) -> list[str]:
-    header = (label("reader", "name"), label("reader", "kind"), label("reader", "card_present"), label("reader", "atr"))
+    header = (
+        label("reader", "name"),
+        label("reader", "kind"),
+        label("reader", "card_present"),
+        label("reader", "atr"),
+    )
     widths = [max(display_width(row[i]) for row in [header, *rows]) for i in range(3)]
 
     def line(row: tuple[str, str, str, str]) -> str:

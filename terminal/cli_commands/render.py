@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from terminal.cli_commands.output import field_lines, label, text, yes_no
+from terminal.cli_commands.output import field_lines, text, yes_no
 
 __all__ = [
     "authenticity_lines",
@@ -15,6 +15,7 @@ __all__ = [
     "generic_write_lines",
     "holder_lines",
     "life_cycle_lines",
+    "national_line",
     "pin_operation_lines",
     "pin_status_lines",
     "status_lines",
@@ -159,7 +160,3 @@ def generic_write_lines(result: Mapping[str, Any], *, indent: int = 0) -> list[s
 
 def national_line(value: str) -> str:
     return f"{text('words', 'national')}: {value}"
-
-
-def sw_label() -> str:
-    return label("apdu", "sw")

@@ -2,17 +2,19 @@
 
 ``sscard --reader TEXT --json --config PATH -v`` are accepted on the root
 group and on every command below it (``sscard read --json`` works as well as
-``sscard --json read``): :func:`attach_global_options` adds them to every
-command of the tree, also to the groups of other areas (registry, journal,
-emulator, serve, bench), skipping an option name a command already has (the
-command's own option then wins, e.g. ``serve --config``).  Their values go to
-:class:`CliState`, the object of the root click context
-(``ctx.find_root().obj``: ``json``, ``verbose``, ``config_path``, ``reader``),
-which the other areas' commands read as well.
+``sscard --json read``): :func:`with_global_options` gives the root group a
+copy of every command tree with them added, also of the groups of other
+areas (registry, journal, emulator, serve, bench), skipping an option name a
+command already has (the command's own option then wins, e.g. ``serve
+--config``).  Their values go to the object of the root click context
+(``ctx.find_root().obj``, a :class:`CliState` unless a caller gave another:
+``json``, ``verbose``, ``config_path``, ``reader``), which the other areas'
+commands read as well.  An option that is not given changes nothing.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -22,7 +24,7 @@ import click
 if TYPE_CHECKING:
     from terminal.cli_commands.config import CliSettings
 
-__all__ = ["CliState", "attach_global_options", "cli_state", "configure_logging", "global_params"]
+__all__ = ["CliState", "cli_state", "configure_logging", "global_params", "with_global_options"]
 
 CONFIG_ENV = "SSCARD_CONFIG"
 
@@ -65,7 +67,7 @@ class _StderrHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             click.echo(self.format(record), err=True)
-        except Exception:  # noqa: BLE001 - logging must never break the command
+        except Exception:
             self.handleError(record)
 
 
@@ -87,28 +89,37 @@ def configure_logging(verbose: int) -> None:
 # -- the global options ----------------------------------------------------------------
 
 
+def _target(ctx: click.Context) -> Any:
+    """The root context object the options write to (a CliState when there is none)."""
+    root = ctx.find_root()
+    if root.obj is None:
+        root.obj = CliState()
+    return root.obj
+
+
 def _set_reader(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     if value is not None:
-        cli_state(ctx).reader = value
+        _target(ctx).reader = value
 
 
 def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if value:
-        cli_state(ctx).json = True
+        _target(ctx).json = True
 
 
 def _set_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     if value is not None:
-        state = cli_state(ctx)
-        state.config_path = value
-        state._settings = None
+        target = _target(ctx)
+        target.config_path = value
+        if isinstance(target, CliState):
+            target._settings = None
 
 
 def _set_verbose(ctx: click.Context, _param: click.Parameter, value: int) -> None:
-    state = cli_state(ctx)
     if value:
-        state.verbose += value
-    configure_logging(state.verbose)
+        target = _target(ctx)
+        target.verbose = int(getattr(target, "verbose", 0) or 0) + value
+        configure_logging(target.verbose)
 
 
 def global_params(*, root: bool = False) -> list[click.Parameter]:
@@ -156,18 +167,17 @@ def _names(command: click.Command) -> set[str]:
     return names
 
 
-def attach_global_options(command: click.Command, *, _seen: set[int] | None = None) -> None:
-    """Add the global options to ``command`` and every command below it
-    (idempotent; an option whose name the command already uses is skipped)."""
-    seen = _seen if _seen is not None else set()
-    if id(command) in seen:
-        return
-    seen.add(id(command))
+def with_global_options(command: click.Command) -> click.Command:
+    """A copy of ``command`` (and of every command below it) with the global
+    options added; an option whose name a command already uses is skipped.
+    The original objects are left alone (other areas use them on their own)."""
+    clone = copy.copy(command)
     used = _names(command)
-    for param in global_params():
-        if not used.intersection(param.opts):
-            command.params.append(param)
-    children: dict[str, Any] = getattr(command, "commands", {}) or {}
-    for child in children.values():
-        if isinstance(child, click.Command):
-            attach_global_options(child, _seen=seen)
+    clone.params = [*command.params, *(p for p in global_params() if not used.intersection(p.opts))]
+    children: dict[str, Any] | None = getattr(command, "commands", None)
+    if isinstance(clone, click.Group) and children:
+        clone.commands = {
+            name: with_global_options(child) if isinstance(child, click.Command) else child
+            for name, child in children.items()
+        }
+    return clone

@@ -44,6 +44,8 @@ from terminal.registry.errors import (
 from terminal.registry.models import CardEvent, CardRecord, Decision, JournalEntry
 from terminal.registry.timeutil import iso
 
+__all__ = ["journal", "registry"]  # the click groups the root CLI registers
+
 F = TypeVar("F", bound=Callable[..., Any])
 _OPENED = "sscard.registry.opened"
 

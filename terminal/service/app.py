@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from apdu.errors import SscardError
 from terminal.journal_hook import JournalHook
 from terminal.service.api import API_PREFIX, api_version, build_router, service_version
+from terminal.service.api_issuance import build_issuance_router
 from terminal.service.backend import CardBackend
 from terminal.service.config import ServiceConfig
 from terminal.service.context import ServiceContext
@@ -112,6 +113,7 @@ class ServiceApp:
         )
         _install_handlers(native)
         native.include_router(build_router(ctx, native))
+        native.include_router(build_issuance_router(ctx))
         native.include_router(build_event_router(ctx, prefix=API_PREFIX))
         native.include_router(build_page_router(ctx))
 
@@ -123,7 +125,7 @@ class ServiceApp:
                 "openapi": f"{API_PREFIX}/openapi.json",
                 "kiosk": "/kiosk/" if config.kiosk_enabled else None,
                 "pin_page": "/pin/",
-                "national": f"ws://127.0.0.1:{config.national_port}" if config.national_port else None,
+                "national": f"ws://127.0.0.1:{config.national_port}" if config.national_enabled else None,
             }
 
         national = build_national_app(ctx)
@@ -140,7 +142,7 @@ class ServiceApp:
         if scope["type"] != "lifespan":
             server = scope.get("server")
             port = server[1] if server else None
-            if self.ctx.config.national_port and port == self.ctx.config.national_port:
+            if self.ctx.config.national_enabled and port == self.ctx.config.national_port:
                 await self.national(scope, receive, send)
                 return
         await self._native_gate(scope, receive, send)

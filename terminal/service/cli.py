@@ -50,7 +50,7 @@ def startup_summary(config: ServiceConfig, token_file: Path | None) -> dict[str,
         "api": f"{base}/api/v1/",
         "openapi": f"{base}/api/v1/openapi.json",
         "events": f"ws://{host}:{config.port}/api/v1/events",
-        "national": f"ws://{host}:{config.national_port}" if config.national_port else None,
+        "national": f"ws://{host}:{config.national_port}" if config.national_enabled and config.national_port else None,
         "kiosk": f"{base}/kiosk/" if config.kiosk_enabled else None,
         "pin_page": f"{base}/pin/",
         "config": config.source,
@@ -131,7 +131,11 @@ def serve_command(
     else:
         for line in startup_lines(summary):
             click.echo(line)
-    server.run()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        # uvicorn re-raises the Ctrl+C it caught after a clean shutdown.
+        click.echo(_texts()["stopped"], err=True)
 
 
 def main() -> None:

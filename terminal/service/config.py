@@ -88,6 +88,7 @@ class ServiceConfig:
     host: str
     port: int
     national_port: int
+    national_enabled: bool
     origins: tuple[str, ...]
     token_file: Path
     log_file: Path | None
@@ -143,7 +144,7 @@ class ServiceConfig:
         new_national = self.national_port if national_port is None else _port(
             "--national-port", national_port, allow_zero=True
         )
-        if new_port and new_national and new_port == new_national:
+        if new_port and new_national and new_port == new_national and self.national_enabled:
             raise ServiceConfigError("--national-port: must differ from the native port")
         reader = self.card_reader if card_reader is None else card_reader.strip()
         return replace(
@@ -174,7 +175,7 @@ class ServiceConfig:
         return {
             "host": self.host,
             "port": self.port,
-            "national_port": self.national_port,
+            "national_port": self.national_port if self.national_enabled else None,
             "origins": list(self.origins),
             "key_source": self.key_source,
             "pin_entry": self.pin_entry,
@@ -262,7 +263,7 @@ def config_from_mapping(doc: Mapping[str, Any], *, source: str = "<mapping>") ->
         raise ServiceConfigError(f"service.host: the service binds to loopback only, not {host!r}")
     port = _port("service.port", svc["port"], allow_zero=True)
     national = _port("service.national_port", svc["national_port"], allow_zero=True)
-    if port and national and port == national:
+    if port and national and port == national and svc["national"]:
         raise ServiceConfigError("service.national_port: must differ from service.port")
     origins = tuple(dict.fromkeys(normalize_origin(o) for o in svc["origins"]))
     kind = _choice("key_source.kind", keys["kind"], KEY_SOURCE_KINDS)
@@ -280,6 +281,7 @@ def config_from_mapping(doc: Mapping[str, Any], *, source: str = "<mapping>") ->
         host=host,
         port=port,
         national_port=national,
+        national_enabled=bool(svc["national"]),
         origins=origins,
         token_file=token,
         log_file=_path(svc["log_file"]),

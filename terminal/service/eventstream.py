@@ -53,14 +53,6 @@ def build_event_router(ctx: ServiceContext, *, prefix: str) -> APIRouter:
         offered = websocket.scope.get("subprotocols", [])
         await websocket.accept(subprotocol=SUBPROTOCOL if via_subprotocol or SUBPROTOCOL in offered else None)
         subscription = ctx.hub.subscribe()
-        await websocket.send_json(
-            make_event(
-                "hello",
-                api_version=api_version(),
-                readers=ctx.hub.snapshot(),
-                pcsc_available=ctx.hub.pcsc_available,
-            )
-        )
 
         async def drain() -> None:
             while True:
@@ -70,6 +62,14 @@ def build_event_router(ctx: ServiceContext, *, prefix: str) -> APIRouter:
 
         reader = asyncio.create_task(drain())
         try:
+            await websocket.send_json(
+                make_event(
+                    "hello",
+                    api_version=api_version(),
+                    readers=ctx.hub.snapshot(),
+                    pcsc_available=ctx.hub.pcsc_available,
+                )
+            )
             while not reader.done():
                 getter = asyncio.create_task(subscription.next())
                 done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -77,8 +77,8 @@ def build_event_router(ctx: ServiceContext, *, prefix: str) -> APIRouter:
                     await websocket.send_json(getter.result())
                 else:
                     getter.cancel()
-        except (WebSocketDisconnect, RuntimeError):
-            pass
+        except (WebSocketDisconnect, OSError, RuntimeError):
+            log.debug("event stream: the subscriber left")
         finally:
             ctx.hub.unsubscribe(subscription)
             reader.cancel()

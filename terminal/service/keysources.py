@@ -24,7 +24,7 @@ from card_model.errors import CardModelError
 from sm_crypto.errors import CryptoError
 from sm_crypto.x509 import Sm2Certificate, load_pem_certificates
 from terminal.journal_hook import JournalHook, NullJournal
-from terminal.keysource.base import KeySource
+from terminal.keysource.base import CardKeys, KeySource
 from terminal.service.backend import CardBackend
 from terminal.service.config import ServiceConfig
 from terminal.service.errors import ServiceConfigError
@@ -83,6 +83,12 @@ class ReopeningKeySource:
 
     def verify_internal_auth(self, algorithm: Algorithm, factor: bytes, challenge: bytes, response: bytes) -> bool:
         return self._call(lambda s: s.verify_internal_auth(algorithm, factor, challenge, response))
+
+    def write_key_body(
+        self, algorithm: Algorithm, factor: bytes, iv: bytes, p1: int, p2: int, pin_block: bytes = b""
+    ) -> bytes:
+        """WRITE KEY bodies for issuance (terminal.keysource.loading), from the PSAM."""
+        return self._call(lambda s: CardKeys(s, algorithm, factor).write_key_body(iv, p1, p2, pin_block))
 
     @staticmethod
     def _close(source: KeySource) -> None:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, Literal, TypeVar
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -157,12 +157,14 @@ def build_kiosk_router(ctx: ServiceContext, guard: Any) -> APIRouter:
         }
 
     @router.post("/api/card", dependencies=[guard])
-    async def card(query: CardQuery) -> dict[str, Any]:
+    async def card(query: CardQuery, request: Request) -> dict[str, Any]:
         deadline = time.monotonic() + min(query.wait, wait_max)
         while True:
             state = await run_in_threadpool(look_for_card, ctx)
             left = deadline - time.monotonic()
             if query.until is None or state["present"] == (query.until == "present") or left <= 0:
+                return state
+            if await request.is_disconnected():
                 return state
             await run_in_threadpool(ctx.hub.wait_for_change, min(check_every, left))
 
@@ -216,7 +218,9 @@ def build_kiosk_router(ctx: ServiceContext, guard: Any) -> APIRouter:
     @router.post("/api/status", dependencies=[guard], response_model=None)
     async def status(body: CardRef) -> dict[str, Any] | JSONResponse:
         try:
-            result = await run("card.status", body.card_ref, lambda s: flows.card_status(s, key_counters=False))
+            result = await run(
+                "card.status", body.card_ref, lambda s: flows.card_status(s, key_counters=False)
+            )
         except SscardError as exc:
             return kiosk_error(exc)
         out = result.to_dict()

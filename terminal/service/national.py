@@ -22,13 +22,14 @@ logged.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from apdu.errors import KeySourceError, SscardError
@@ -257,7 +258,13 @@ def build_national_app(ctx: ServiceContext) -> FastAPI:
                 raw = message.get("text")
                 if raw is None:
                     raw = message.get("bytes") or b""
-                await websocket.send_json(await connection.handle(raw))
+                body = await connection.handle(raw)
+                try:
+                    await websocket.send_text(json.dumps(body, ensure_ascii=False))
+                except (WebSocketDisconnect, OSError, RuntimeError):
+                    # The page closed the connection while its call ran: nobody to answer.
+                    log.info("national %s: the caller left before the answer", body.get("function") or "-")
+                    break
         finally:
             await connection.cancel_pending()
 

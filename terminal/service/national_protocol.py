@@ -11,6 +11,7 @@ their arguments and outputs are data (``data/national_functions.toml``).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -91,11 +92,18 @@ class NationalCall:
         return value
 
 
+# a number given as text: ASCII digits only (str.isdigit also takes "²" and
+# "١", which int() refuses or reads), at most 9 of them
+_INT_TEXT = re.compile(r"\s*(-?[0-9]{1,9})\s*")
+
+
 def _argument(name: str, value: Any) -> int | str:
     rule: dict[str, Any] = load_data("national_functions")["arguments"][name]
     if rule["kind"] == "int":
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            value = int(value.strip())
+        if isinstance(value, str):
+            match = _INT_TEXT.fullmatch(value)
+            if match is not None:
+                value = int(match.group(1))
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidInput(f"{name}: a number expected", kind="parameter")
         if not rule["min"] <= value <= rule["max"]:
@@ -105,7 +113,20 @@ def _argument(name: str, value: Any) -> int | str:
         raise InvalidInput(f"{name}: text expected", kind="parameter")
     if len(value) > int(rule["max_length"]):
         raise InvalidInput(f"{name}: longer than {rule['max_length']} characters", kind="length")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (JSON "\ud800")
+        raise InvalidInput(f"{name}: not a valid character string", kind="chars") from None
     return value
+
+
+def _load(raw: str | bytes) -> Any:
+    """The JSON document of a message; None when it is not JSON (or nested
+    deeper than the parser's recursion limit)."""
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
 
 
 def requested_function(raw: str | bytes) -> str | None:
@@ -114,10 +135,7 @@ def requested_function(raw: str | bytes) -> str | None:
     message is not a JSON object with a text ``function``."""
     if len(raw) > MAX_MESSAGE:
         return None
-    try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return None
+    doc = _load(raw)
     name = doc.get("function") if isinstance(doc, dict) else None
     return name[:60] if isinstance(name, str) and name else None
 
@@ -127,10 +145,9 @@ def parse_call(raw: str | bytes) -> NationalCall:
     (RequestInvalid -14, FunctionNotSupported -13, InvalidInput -14/-42)."""
     if len(raw) > MAX_MESSAGE:
         raise RequestInvalid("message too long")
-    try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise RequestInvalid("the message is not JSON") from None
+    doc = _load(raw)
+    if doc is None:
+        raise RequestInvalid("the message is not JSON")
     if not isinstance(doc, dict):
         raise RequestInvalid("a JSON object expected")
     name = doc.get("function")

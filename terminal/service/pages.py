@@ -156,13 +156,15 @@ def build_page_router(ctx: ServiceContext) -> APIRouter:
         return asset_response(PIN_ASSETS, name)
 
     @router.post("/pin/api/pending", dependencies=[guard])
-    async def pin_pending(query: PendingQuery) -> dict[str, Any]:
+    async def pin_pending(query: PendingQuery, request: Request) -> dict[str, Any]:
         deadline = time.monotonic() + query.wait
         known = set(query.known)
         while True:
             entries = ctx.broker.pending()
             if {e["id"] for e in entries} != known or time.monotonic() >= deadline:
                 return {"entries": entries}
+            if await request.is_disconnected():
+                return {"entries": []}
             await asyncio.sleep(LONG_POLL_STEP)
 
     @router.post("/pin/api/entries/{entry_id}", dependencies=[guard])
@@ -176,7 +178,9 @@ def build_page_router(ctx: ServiceContext) -> APIRouter:
         subscription = ctx.hub.subscribe()
         try:
             ctx.broker.submit(entry_id, body)
-            outcome = await flow_outcome(subscription, reader, float(settings["page"]["outcome_wait_seconds"]))
+            outcome = await flow_outcome(
+                subscription, reader, float(settings["page"]["outcome_wait_seconds"])
+            )
         finally:
             ctx.hub.unsubscribe(subscription)
         return {"accepted": True, "outcome": outcome}

@@ -32,7 +32,7 @@ from terminal.service._data import load_data
 from terminal.service.errors import NotFound
 from terminal.service.events import EventHub
 
-__all__ = ["MAX_BODY", "PinPageBroker", "PinRequest", "split_pins", "steps_of", "wipe"]
+__all__ = ["MAX_BODY", "PinKind", "PinPageBroker", "PinRequest", "split_pins", "steps_of", "wipe"]
 
 PinKind = Literal["verify", "change"]
 Outcome = Literal["pending", "entered", "cancelled"]

@@ -54,7 +54,9 @@ def _bind_address(host: str) -> tuple[socket.AddressFamily, str]:
 
 
 def _listen(family: socket.AddressFamily, address: str, port: int) -> socket.socket:
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto IPPROTO_TCP (not 0): asyncio sets TCP_NODELAY only on such sockets' connections;
+    # without it, Nagle's algorithm and delayed ACKs add ~40 ms to every answer.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6:
@@ -69,10 +71,11 @@ def _listen(family: socket.AddressFamily, address: str, port: int) -> socket.soc
 
 
 def bind_sockets(config: ServiceConfig) -> BoundSockets:
-    """Listen on the native port and (unless 0 in the file: off) the national port.
+    """Listen on the native port and, unless ``service.national = false``, the national port.
 
     A port of 0 gets a free port; the returned configuration holds the real
-    ports (the security checks compare the Host header with them)."""
+    ports (the security checks compare the Host header with them; a national
+    port of 0 there means the drop-in is off)."""
     if not is_loopback_host(config.host):
         raise ServiceConfigError(f"service.host: the service binds to loopback only, not {config.host!r}")
     family, address = _bind_address(config.host)
@@ -80,7 +83,7 @@ def bind_sockets(config: ServiceConfig) -> BoundSockets:
     sockets = [native]
     port = int(native.getsockname()[1])
     national_port = 0
-    if config.national_port:
+    if config.national_enabled:
         try:
             national = _listen(family, address, config.national_port)
         except ServiceConfigError:
@@ -129,7 +132,7 @@ class ServiceServer:
                 lifespan="on",
                 log_config=None,
                 access_log=False,
-                ws="websockets",
+                ws="auto",
                 ws_max_size=65536,
                 timeout_graceful_shutdown=5,
             )

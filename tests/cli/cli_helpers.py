@@ -22,6 +22,7 @@ from card_model.demo import demo_card_image
 from card_model.lifecycle import LifeCycle
 from emulator.card_os import CardOS
 from emulator.vpcd import VirtualCard, VpcdLink
+from terminal._data import load_data
 from terminal.cli import cli
 
 CARD_SLOT = 8
@@ -33,6 +34,11 @@ INITIAL_PIN = "211008"
 NEW_PIN = "246813"
 WRONG_PIN = "000000"
 SSN = "110102197305211008"
+# the demo's own PINs (terminal/data/demo.toml): new one and wrong ones
+DEMO_PINS = (
+    str(load_data("demo")["demo"]["new_pin"]),
+    *(str(pin) for pin in load_data("demo")["demo"]["wrong_pins"]),
+)
 FOREIGN_ATR = bytes.fromhex("3B8F8001804F0CA000000306030001000000006A")
 
 

@@ -4,7 +4,17 @@ JSON report, busy or missing slots, a step that goes wrong."""
 from __future__ import annotations
 
 import pytest
-from cli_helpers import NEW_PIN, OTHER_SLOT, SPARE_SLOT, WRONG_PIN, ForeignCard, assert_no_pin, inserted, json_err, json_out, run
+from cli_helpers import (
+    DEMO_PINS,
+    OTHER_SLOT,
+    SPARE_SLOT,
+    ForeignCard,
+    assert_no_pin,
+    inserted,
+    json_err,
+    json_out,
+    run,
+)
 
 import terminal.demo
 from terminal.demo import StepSpec, step_specs
@@ -38,7 +48,7 @@ def test_demo_json(pcsc_stack: object, other_reader: str, spare_reader: str) -> 
     assert steps["activate"]["result"]["life_cycle"] == "active"
     assert steps["card_status"]["result"]["life_cycle"] == "active"
     assert report["journal_entries"] >= 15
-    assert_no_pin([result.stdout, result.stderr], [NEW_PIN, WRONG_PIN])
+    assert_no_pin([result.stdout, result.stderr], DEMO_PINS)
 
 
 def test_demo_text(pcsc_stack: object) -> None:
@@ -50,7 +60,7 @@ def test_demo_text(pcsc_stack: object) -> None:
     assert "预期的错误 expected error: 服务密码错误，还可尝试2次（代码 -51，SW 63C2）" in result.stdout
     assert "[17/17] ✓" in result.stdout
     assert lines[-1] == "演示完成，全部步骤符合预期 / demo finished, every step as expected"
-    assert_no_pin([result.stdout, result.stderr], [NEW_PIN, WRONG_PIN])
+    assert_no_pin([result.stdout, result.stderr], DEMO_PINS)
 
 
 def test_demo_refuses_a_slot_holding_someone_elses_card(pcsc_stack: object, other_reader: str) -> None:
@@ -73,7 +83,9 @@ def test_demo_card_and_psam_need_two_slots(pcsc_stack: object) -> None:
 def test_demo_step_with_another_outcome_stops_the_demo(
     pcsc_stack: object, monkeypatch: pytest.MonkeyPatch, other_reader: str
 ) -> None:
-    specs = [StepSpec(s.key, s.zh, s.en, "pin_wrong" if s.key == "read_basic" else s.expect) for s in step_specs()]
+    specs = [
+        StepSpec(s.key, s.zh, s.en, "pin_wrong" if s.key == "read_basic" else s.expect) for s in step_specs()
+    ]
     monkeypatch.setattr(terminal.demo, "step_specs", lambda: specs)
     result = run(["--json", *DEMO])
     assert result.exit_code == 1

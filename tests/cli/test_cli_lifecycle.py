@@ -114,7 +114,9 @@ def test_authenticate_gen3(card: str, psam: str, anchor_file: Path) -> None:
     assert "sscard demo root CA" in payload["anchor_subject"]
 
 
-def test_authenticate_with_anchors_from_the_configuration(card: str, psam: str, anchor_file: Path, tmp_path: Path) -> None:
+def test_authenticate_with_anchors_from_the_configuration(
+    card: str, psam: str, anchor_file: Path, tmp_path: Path
+) -> None:
     config = tmp_path / "sscard.toml"
     config.write_text(f'[cli]\ntrust_anchors = ["{anchor_file}"]\n', encoding="utf-8")
     result = run(["--reader", card, "--config", str(config), "authenticate"])
@@ -140,7 +142,16 @@ def test_card_with_other_keys_is_not_genuine(card: str, anchor_file: Path, tmp_p
     wrong = tmp_path / "wrong-keys.toml"
     IssuerKeySet({role: bytes(16) for role in demo_key_set().masters}).save(wrong)
     result = run(
-        ["--json", "--reader", card, "authenticate", "--key-file", str(wrong), "--trust-anchor", str(anchor_file)]
+        [
+            "--json",
+            "--reader",
+            card,
+            "authenticate",
+            "--key-file",
+            str(wrong),
+            "--trust-anchor",
+            str(anchor_file),
+        ]
     )
     assert result.exit_code == 9
     error = json_err(result)

@@ -91,7 +91,8 @@ def test_wrong_pin_text_message_has_retries(card: str) -> None:
 
 def test_verify_for_a_transaction_refuses_the_initial_pin(card: str) -> None:
     result = run(
-        ["--json", "--reader", card, "pin", "verify", "--for-transaction", "--pin-stdin"], input=f"{INITIAL_PIN}\n"
+        ["--json", "--reader", card, "pin", "verify", "--for-transaction", "--pin-stdin"],
+        input=f"{INITIAL_PIN}\n",
     )
     assert result.exit_code == 10
     error = json_err(result)
@@ -144,7 +145,8 @@ def test_change_from_stdin(card: str, psam: str) -> None:
 
 def test_change_with_two_different_new_pins(card: str, psam: str) -> None:
     result = run(
-        ["--json", "--reader", card, "pin", "change", "--pin-stdin"], input=f"{INITIAL_PIN}\n{NEW_PIN}\n135246\n"
+        ["--json", "--reader", card, "pin", "change", "--pin-stdin"],
+        input=f"{INITIAL_PIN}\n{NEW_PIN}\n135246\n",
     )
     assert result.exit_code == 2
     assert json_err(result)["error"] == "pin_mismatch"
@@ -164,7 +166,8 @@ def test_change_back_to_the_initial_pin_is_refused(card: str, psam: str) -> None
 
 def test_change_with_a_wrong_old_pin(card: str, psam: str) -> None:
     result = run(
-        ["--json", "--reader", card, "pin", "change", "--pin-stdin"], input=f"{WRONG_PIN}\n{NEW_PIN}\n{NEW_PIN}\n"
+        ["--json", "--reader", card, "pin", "change", "--pin-stdin"],
+        input=f"{WRONG_PIN}\n{NEW_PIN}\n{NEW_PIN}\n",
     )
     assert result.exit_code == 6
     assert json_err(result)["retries_left"] == 2
@@ -196,7 +199,10 @@ def test_reset_to_the_initial_pin(card: str, psam: str) -> None:
 
 
 def test_reset_to_a_chosen_pin(card: str, psam: str) -> None:
-    result = run(["--json", "--reader", card, "pin", "reset", "--chosen", "--pin-stdin"], input=f"{NEW_PIN}\n{NEW_PIN}\n")
+    result = run(
+        ["--json", "--reader", card, "pin", "reset", "--chosen", "--pin-stdin"],
+        input=f"{NEW_PIN}\n{NEW_PIN}\n",
+    )
     assert result.exit_code == 0, result.stderr
     assert json_out(result)["state"] == "ok"
     assert run(["--reader", card, "pin", "verify", "--pin-stdin"], input=f"{NEW_PIN}\n").exit_code == 0
@@ -205,7 +211,8 @@ def test_reset_to_a_chosen_pin(card: str, psam: str) -> None:
 
 def test_reset_to_the_initial_pin_as_a_chosen_one_is_refused(card: str, psam: str) -> None:
     result = run(
-        ["--json", "--reader", card, "pin", "reset", "--chosen", "--pin-stdin"], input=f"{INITIAL_PIN}\n{INITIAL_PIN}\n"
+        ["--json", "--reader", card, "pin", "reset", "--chosen", "--pin-stdin"],
+        input=f"{INITIAL_PIN}\n{INITIAL_PIN}\n",
     )
     assert result.exit_code == 10
     assert json_err(result)["national_code"] == "-36"

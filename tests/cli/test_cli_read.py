@@ -138,7 +138,17 @@ def test_read_holder_with_a_dev_key_file(card: str, key_file: Path) -> None:
 
 
 def test_read_holder_with_the_software_hsm(card: str, key_file: Path) -> None:
-    args = ["--json", "--reader", card, "read", "holder", "--key-source", "software_hsm", "--key-file", str(key_file)]
+    args = [
+        "--json",
+        "--reader",
+        card,
+        "read",
+        "holder",
+        "--key-source",
+        "software_hsm",
+        "--key-file",
+        str(key_file),
+    ]
     result = run(args)
     assert result.exit_code == 0, result.stderr
     assert json_out(result)["holder"]["name"] == "张三"

@@ -19,7 +19,12 @@ def test_readers_lists_kinds_cards_and_atrs(card: str, psam: str, spare_reader: 
     assert readers[card]["card_present"] is True
     assert readers[card]["atr"] == "3B6A0000424A53534333000390 00".replace(" ", "")
     assert readers[psam]["kind"] == "psam"
-    assert readers[spare_reader] == {"name": spare_reader, "kind": "unknown", "card_present": False, "atr": None}
+    assert readers[spare_reader] == {
+        "name": spare_reader,
+        "kind": "unknown",
+        "card_present": False,
+        "atr": None,
+    }
 
 
 def test_readers_text_and_filter(card: str, psam: str) -> None:

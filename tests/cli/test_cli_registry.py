@@ -35,7 +35,10 @@ def _register(registry: Registry, card_id: str) -> None:
 
 
 def test_flows_are_journalled(card: str, psam: str, registry: tuple[Registry, Journal]) -> None:
-    result = run(["--json", "--reader", card, "pin", "verify", "--pin-stdin", "--journal", "registry"], input=f"{INITIAL_PIN}\n")
+    result = run(
+        ["--json", "--reader", card, "pin", "verify", "--pin-stdin", "--journal", "registry"],
+        input=f"{INITIAL_PIN}\n",
+    )
     assert result.exit_code == 0, result.stderr
     card_id = _card_id(card)
     entries = registry[1].query(card_id=card_id)
@@ -45,9 +48,13 @@ def test_flows_are_journalled(card: str, psam: str, registry: tuple[Registry, Jo
     assert INITIAL_PIN not in str(entries[0])
 
 
-def test_journal_from_the_configuration(card: str, psam: str, registry: tuple[Registry, Journal], tmp_path: Path) -> None:
+def test_journal_from_the_configuration(
+    card: str, psam: str, registry: tuple[Registry, Journal], tmp_path: Path
+) -> None:
     config = tmp_path / "sscard.toml"
-    config.write_text('[cli]\njournal = "registry"\noperator = "clerk-7"\nterminal = "BJ-T-7"\n', encoding="utf-8")
+    config.write_text(
+        '[cli]\njournal = "registry"\noperator = "clerk-7"\nterminal = "BJ-T-7"\n', encoding="utf-8"
+    )
     result = run(["--config", str(config), "--reader", card, "read", "basic"])
     assert result.exit_code == 0, result.stderr
     entries = registry[1].query(card_id=_card_id(card))
@@ -71,7 +78,9 @@ def test_a_card_reported_lost_is_refused(card: str, psam: str, registry: tuple[R
     assert not [e for e in registry[1].query(card_id=card_id) if e.operation.startswith("card.read")]
 
 
-def test_a_refused_card_may_still_be_queried_and_blocked(card: str, psam: str, registry: tuple[Registry, Journal]) -> None:
+def test_a_refused_card_may_still_be_queried_and_blocked(
+    card: str, psam: str, registry: tuple[Registry, Journal]
+) -> None:
     card_id = _card_id(card)
     _register(registry[0], card_id)
     registry[0].report_loss_formal(card_id, CLERK)

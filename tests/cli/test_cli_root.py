@@ -35,7 +35,7 @@ from card_model.errors import KeySetError
 from emulator.stack import StackError
 from sm_crypto.errors import CryptoError
 from terminal._data import load_data
-from terminal.cli import cli, main
+from terminal.cli import main
 from terminal.cli_commands.config import load_settings
 from terminal.cli_commands.errors import CliConfigError, DemoSlotUnavailable, PresentationRefused
 from terminal.cli_commands.exits import error_body, error_lines, exit_code_for
@@ -107,7 +107,8 @@ def test_help_does_not_load_the_card_stack() -> None:
 
     code = (
         "import sys; from terminal.cli import main; main(['--help']);"
-        "print(sorted(m for m in ('terminal.session', 'terminal.flows', 'terminal.registry') if m in sys.modules))"
+        "heavy = ('terminal.session', 'terminal.flows', 'terminal.registry');"
+        "print(sorted(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
@@ -147,7 +148,9 @@ def test_bad_configuration_values(tmp_path: Path, text: str, what: str) -> None:
 
 def test_configuration_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "sscard.toml"
-    config.write_text('[cli]\nreader = "nothing matches this"\n\n[registry]\nurl = "sqlite:///x.db"\n', encoding="utf-8")
+    config.write_text(
+        '[cli]\nreader = "nothing matches this"\n\n[registry]\nurl = "sqlite:///x.db"\n', encoding="utf-8"
+    )
     monkeypatch.setenv("SSCARD_CONFIG", str(config))
     settings = load_settings(str(config))
     assert settings.reader == "nothing matches this"
@@ -307,3 +310,19 @@ def test_very_verbose_traces_apdus_redacted(card: str) -> None:
 
 def test_display_width_counts_wide_characters() -> None:
     assert display_width("卡号 ab") == 7
+
+
+def test_other_areas_command_objects_are_left_alone() -> None:
+    from terminal.registry.cli import registry
+
+    assert run(["registry", "show", "--help"]).exit_code == 0
+    names = {opt for param in registry.params for opt in param.opts}
+    assert "--json" not in names
+    show = registry.commands["show"]
+    assert "--reader" not in {opt for param in show.params for opt in param.opts}
+
+
+def test_global_option_after_another_areas_command(tmp_path: Path) -> None:
+    result = run(["registry", "show", "110102D156000005FFFFFFFFFFFFFFFF", "--json"])
+    assert result.exit_code == 10
+    assert json_err(result)["error"] == "card_not_found"

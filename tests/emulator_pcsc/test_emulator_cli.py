@@ -211,7 +211,7 @@ def test_no_host_at_all_is_exit_code_3(tmp_path: Path, capsys: pytest.CaptureFix
 
 def test_run_process_with_card_and_psam(pcsc_stack: PcscStack, tmp_path: Path) -> None:
     image = tmp_path / "card.json"
-    assert emulator_command("create", "--out", str(image)).returncode == 0
+    CardStore(image).commit(demo_card_image())
     control = str(tmp_path / "control")
     faults = str(VECTORS / "faults.toml")
     process, ready = start_host(
@@ -244,9 +244,9 @@ def test_run_process_with_card_and_psam(pcsc_stack: PcscStack, tmp_path: Path) -
         wait_reader(pcsc_stack.reader_for_slot(2), None)
         assert emulator_command("insert", "--slot", "2", "--control-dir", control).returncode == 0
         wait_reader(pcsc_stack.reader_for_slot(2), GEN3_CONTACT_ATR)
-        status = json.loads(emulator_command("--json", "status", "--control-dir", control).stdout)
+        status = json.loads(_invoke("--json", "status", "--control-dir", control).stdout)
         assert status["hosts"][0]["pid"] == process.pid
-        shown = emulator_command("show", "--slot", "2", "--control-dir", control)
+        shown = _invoke("show", "--slot", "2", "--control-dir", control)
         assert "gen3" in shown.stdout and "211008" not in shown.stdout
     finally:
         assert stop_host(process) == 0

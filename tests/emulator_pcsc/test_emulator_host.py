@@ -20,7 +20,7 @@ from emulator_pcsc_helpers import (
 )
 
 from apdu.errors import NoCardError
-from card_model.demo import demo_card_image
+from card_model.demo import demo_card_image, demo_psam_image
 from card_model.store import CardStore
 from emulator.card_os import CardOS
 from emulator.errors import ImageInUse, SlotInUse, SlotUnavailable, UnknownSlot
@@ -94,6 +94,9 @@ def test_a_card_given_as_object_and_one_from_an_image(
 ) -> None:
     image_path = tmp_path / "gen1.json"
     CardStore(image_path).commit(demo_card_image(1))
+    psam_path = tmp_path / "psam.json"
+    CardStore(psam_path).commit(demo_psam_image())
+    host.add(3, image=psam_path)
     host.add(2, image=image_path, insert=False)
     assert not host.slot(2).inserted
     host.insert(2)
@@ -102,6 +105,8 @@ def test_a_card_given_as_object_and_one_from_an_image(
     transport.disconnect()
     assert host.slot(2).status()["image"] == str(image_path.resolve())
     assert host.slot(2).summary()["generation"] == 1
+    wait_reader(pcsc_stack.reader_for_slot(3), PSAM_ATR)
+    assert host.slot(3).summary()["terminal_number"] == "110102000001"
 
 
 def test_slot_errors(host: CardHost, tmp_path: Path) -> None:

@@ -85,10 +85,16 @@ class StockCard:
         self.faulty = FaultyCard(self.os, self.plan)
         self.wrapper = InProcessTear(self.faulty)
 
-    def arm(self, kind: str, nth: int) -> None:
-        self.plan.arm(Fault.of(kind, nth=nth))
+    def arm(self, kind: str, nth: int, ins: int | None = None) -> None:
+        """Tear at the ``nth`` APDU from now (of INS ``ins`` when given)."""
+        if ins is None:
+            self.plan.arm(Fault.of(kind, nth=nth))
+        else:
+            self.plan.arm(Fault.of(kind, nth=nth, ins=ins))
 
-    def session(self, *, key_source: KeySource | None = None, journal: JournalHook | None = None) -> CardSession:
+    def session(
+        self, *, key_source: KeySource | None = None, journal: JournalHook | None = None
+    ) -> CardSession:
         """A new reader with the card inserted, not yet connected (a blank card cannot be)."""
         transport = InProcessTransport(reader=READER, protocol="T0")
         transport.insert(self.wrapper)
@@ -111,7 +117,7 @@ def check_finished_card(session: CardSession, ssn: str, pin: str) -> None:
     assert holder.ssn == ssn
     assert flows.read_card_bas(session).split("|")[1] == ssn
     result = flows.authenticate_card(session)
-    assert result.genuine and result.symmetric
+    assert result.to_dict()["genuine"] is True and result.symmetric and result.sm2 is not False
     assert flows.pin_status(session).state == "initial"
-    assert flows.verify_pin(session, pin).ok
+    assert flows.verify_pin(session, pin).to_dict()["ok"] is True
     assert session.life_cycle() in (LifeCycle.PERSONALISED, LifeCycle.ACTIVE)

@@ -10,16 +10,19 @@ constructed and driven through ``process``.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Literal
 
 from apdu.command import CommandApdu
 from apdu.elements import encode_pin
 from apdu.sm import iv_from_challenge, wrap_command
 from card_model.demo import demo_card_image, demo_key_set
-from card_model.image import CardImage
+from card_model.image import BinaryFile, CardImage, RecordFile
 from card_model.keys import Algorithm, KeyRole, block_key, role_for_kid
 from card_model.lifecycle import LifeCycle
 from card_model.profile import Profile, load_profile
@@ -69,6 +72,34 @@ def make_card(
     return CardOS(make_image(generation, life_cycle, holder=holder), interface=interface)
 
 
+def clone_image(image: CardImage) -> CardImage:
+    """A deep copy of ``image``, faster than ``copy.deepcopy`` for the parts
+    every image has (fields added later are deep-copied the slow way)."""
+    out = copy.copy(image)
+    for f in dataclasses.fields(image):
+        value = getattr(image, f.name)
+        if f.name == "pin":
+            value = dataclasses.replace(value)
+        elif f.name == "keys":
+            value = {kid: dataclasses.replace(key) for kid, key in value.items()}
+        elif f.name == "record_files":
+            value = {fid: RecordFile(rf.fid, dict(rf.records)) for fid, rf in value.items()}
+        elif f.name == "binary_files":
+            value = {fid: BinaryFile(bf.fid, bytearray(bf.content)) for fid, bf in value.items()}
+        elif not isinstance(value, (str, bytes, int, type(None))):
+            value = copy.deepcopy(value)
+        setattr(out, f.name, value)
+    return out
+
+
+def clone_card(card: CardOS) -> CardOS:
+    """A new card OS on a copy of ``card``'s image with the same security state."""
+    out = CardOS(clone_image(card.image), interface=card.interface)
+    out.session.authenticated = set(card.session.authenticated)
+    out.session.pin_verified = card.session.pin_verified
+    return out
+
+
 def tx(card: Any, apdu: bytes | str) -> tuple[bytes, int]:
     raw = bytes.fromhex(apdu.replace(" ", "")) if isinstance(apdu, str) else apdu
     answer: bytes = card.process(raw)
@@ -81,8 +112,13 @@ def algorithm_of(image: CardImage) -> Algorithm:
 
 def card_key(image: CardImage, role: KeyRole) -> Sm4Key | TdesKey:
     """The card key of ``role``, diversified from the demo masters with the card's factor."""
-    algorithm = algorithm_of(image)
-    return block_key(algorithm, demo_key_set().card_key(algorithm, role, image.card_id[8:]))
+    return key_for_card(image.profile, image.card_id, role)
+
+
+@cache
+def key_for_card(profile: str, card_id: bytes, role: KeyRole) -> Sm4Key | TdesKey:
+    algorithm = load_profile(profile).algorithm
+    return block_key(algorithm, demo_key_set().card_key(algorithm, role, card_id[8:]))
 
 
 def card_key_bytes(image: CardImage, role: KeyRole) -> bytes:
@@ -162,24 +198,30 @@ def snapshot(card: CardOS) -> Snapshot:
     return Snapshot(image, frozenset(session.authenticated), bool(session.pin_verified))
 
 
-def _flatten(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:
-    if isinstance(value, dict):
-        for key in sorted(value, key=str):
-            yield from _flatten(f"{prefix}.{key}" if prefix else str(key), value[key])
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            label = item.get("kid") if isinstance(item, dict) and "kid" in item else index
-            yield from _flatten(f"{prefix}[{label}]", item)
+def _changed(prefix: str, a: Any, b: Any, out: dict[str, tuple[Any, Any]]) -> None:
+    """Record the differing leaves of ``a`` and ``b`` (descending only where they differ)."""
+    if a == b:
+        return
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in a.keys() | b.keys():
+            _changed(f"{prefix}.{key}" if prefix else str(key), a.get(key), b.get(key), out)
+    elif isinstance(a, list) and isinstance(b, list) and _keyed(a) and _keyed(b):
+        _changed(prefix, {f"[{i['kid']}]": i for i in a}, {f"[{i['kid']}]": i for i in b}, out)
     else:
-        yield prefix, value
+        out[prefix] = (a, b)
+
+
+def _keyed(items: list[Any]) -> bool:
+    return all(isinstance(i, dict) and "kid" in i for i in items)
 
 
 def diff(before: Snapshot, after: Snapshot) -> dict[str, tuple[Any, Any]]:
-    """Changed leaves: ``{path: (before, after)}``; session changes as
+    """Changed leaves: ``{path: (before, after)}`` (``keys[3].tries_left``,
+    ``record_files.EF07.20``, ``life_cycle``); session changes as
     ``session.authenticated`` / ``session.pin_verified``."""
-    a = dict(_flatten("", before.image))
-    b = dict(_flatten("", after.image))
-    out = {k: (a.get(k), b.get(k)) for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
+    out: dict[str, tuple[Any, Any]] = {}
+    _changed("", before.image, after.image, out)
+    out = {path.replace(".[", "["): change for path, change in out.items()}
     if before.authenticated != after.authenticated:
         out["session.authenticated"] = (sorted(before.authenticated), sorted(after.authenticated))
     if before.pin_verified != after.pin_verified:

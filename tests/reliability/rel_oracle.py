@@ -30,7 +30,7 @@ from emulator.card_os import CardOS
 from rel_cards import (
     SSSE_NAME,
     Snapshot,
-    card_key,
+    key_for_card,
     external_auth_apdu,
     get_challenge,
     key_path,
@@ -344,6 +344,12 @@ class State:
         pin: dict[str, Any] = self.image["pin"]
         return pin
 
+    def initial_pin(self) -> str:
+        holder = self.profile.file_named("EF06")
+        assert holder is not None
+        raw = bytes.fromhex(self.image["record_files"][f"{holder.fid:04X}"]["08"])
+        return Ssn(raw.decode("ascii").strip()).initial_pin
+
     def records(self, spec: FileSpec) -> dict[int, bytes]:
         table = self.image["record_files"][f"{spec.fid:04X}"]
         return {int(tag, 16): bytes.fromhex(value) for tag, value in table.items()}
@@ -587,11 +593,11 @@ def _internal_auth(state: State, probe: Probe) -> Expect:
 
 
 def _ia_check(state: State, kid: int) -> Callable[[bytes], bool]:
-    image = CardImage.from_dict({**state.image, "revision": 0})
     role = role_for_kid(kid)
     assert role is not None
     size = state.profile.block_size
-    expected = card_key(image, role).encrypt_ecb(IA_RANDOM[:size])
+    key = key_for_card(state.profile.name, bytes.fromhex(state.image["card_id"]), role)
+    expected = key.encrypt_ecb(IA_RANDOM[:size])
     return lambda data: data == expected
 
 
@@ -669,7 +675,7 @@ def _reload_pin(state: State, probe: Probe) -> Expect:
         return refused
     pin = state.pin
     initial = probe.variant == "initial"
-    target = initial_pin(CardImage.from_dict({**state.image, "revision": 0})) if initial else NEW_PIN
+    target = state.initial_pin() if initial else NEW_PIN
     changes: dict[str, Any] = dict(_mac_restore(state, KeyRole.PRK))
     if pin["value"] != target:
         changes["pin.value"] = target

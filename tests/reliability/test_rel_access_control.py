@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pytest
 from rel_cards import (
+    clone_card,
     diff,
     external_auth_apdu,
     external_authenticate,
@@ -143,22 +144,16 @@ def _base(case: Case) -> CardOS:
     return card
 
 
-def _clone(base: CardOS) -> CardOS:
-    card = CardOS(base.image.copy())
-    card.session.authenticated = set(base.session.authenticated)
-    card.session.pin_verified = base.session.pin_verified
-    return card
-
-
 def _run(case: Case) -> tuple[int, list[str]]:
     base = _base(case)
     profile = load_profile(base.image.profile)
     problems: list[str] = []
     count = 0
+    before = snapshot(base)
+    state = State(profile, before)
     for probe in probes(profile):
-        card = _clone(base)
-        before = snapshot(card)
-        expected = expect(State(profile, before), probe)
+        card = clone_card(base)
+        expected = expect(state, probe)
         data, sw = run_probe(card, probe)
         found = check(expected, data, sw, diff(before, snapshot(card)))
         count += 1

@@ -1,9 +1,10 @@
 """Helpers of the kiosk and PIN page browser tests (tests/service/test_kiosk*.py,
 tests/service/test_pinpage*.py).
 
-- :class:`ServiceServer`: the real service (``create_app``) under uvicorn in a
-  thread, on two free loopback ports (native + national), with every log
-  record of the process captured to a file while it runs;
+- :class:`LiveService`: the real service as ``sscard serve`` runs it (uvicorn,
+  :mod:`terminal.service.server`) in a thread, on two free loopback ports
+  (native + national), with every log record of the process captured to a
+  file while it runs;
 - :func:`inserted`: a virtual card in a vpcd slot of this area (12-13) for the
   duration of a ``with`` block, waiting until PC/SC sees it come and go;
 - :class:`ForeignCard` (not a social security card) and :class:`TearingCard`
@@ -17,7 +18,6 @@ tests/service/test_pinpage*.py).
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -26,29 +26,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-from playwright.sync_api import Browser, Page, Request, Response, sync_playwright
+from playwright.sync_api import Browser, Page, Request, Response, ViewportSize, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from apdu.pcsc import reader_states
 from emulator.stack import PcscStack
 from emulator.vpcd import Tear, VirtualCard, VpcdLink
-from terminal.service.app import create_app
 from terminal.service.config import ServiceConfig, config_from_mapping
+from terminal.service.server import ServiceServer, bind_sockets
 
 CARD_SLOT = 12
 PSAM_SLOT = 13
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
-VIEWPORT = {"width": 1280, "height": 960}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 960}
 FOREIGN_ATR = bytes.fromhex("3B8F8001804F0CA000000306030001000000006A")
 SW_FILE_NOT_FOUND = bytes.fromhex("6A82")
 SW_INS_NOT_SUPPORTED = bytes.fromhex("6D00")
 INS_SELECT = 0xA4
-SERVER_START_SECONDS = 15.0
 CARD_SEEN_SECONDS = 10.0
 
 
-def service_config(stack: PcscStack, token_file: Path, **sections: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def service_config(
+    stack: PcscStack, token_file: Path, **sections: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
     """A service configuration on this area's slots: card 12, PSAM 13, PIN page
     entry, no rate-limit delays; ``sections`` override or add keys."""
     card_reader = stack.reader_for_slot(CARD_SLOT)
@@ -86,14 +87,15 @@ class _FileCapture(logging.Handler):
 
 
 @dataclass
-class ServiceServer:
-    """The service under uvicorn in a background thread (see the module docstring)."""
+class LiveService:
+    """The service as ``sscard serve`` runs it (:mod:`terminal.service.server`:
+    both ports bound on loopback, port 0 = a free port) in a background thread,
+    with every log record of the process captured while it runs."""
 
     doc: dict[str, dict[str, Any]]
     log_path: Path
     config: ServiceConfig | None = None
-    _server: uvicorn.Server | None = field(default=None, repr=False)
-    _thread: threading.Thread | None = field(default=None, repr=False)
+    _server: ServiceServer | None = field(default=None, repr=False)
     _capture: _FileCapture | None = field(default=None, repr=False)
     _root_level: int = logging.WARNING
 
@@ -108,37 +110,25 @@ class ServiceServer:
         return f"ws://127.0.0.1:{self.config.national_port}"
 
     def start(self) -> None:
-        sockets = [_listening_socket(), _listening_socket()]
-        port, national = (s.getsockname()[1] for s in sockets)
         doc = {name: dict(table) for name, table in self.doc.items()}
-        doc.setdefault("service", {}).update(port=port, national_port=national)
-        self.config = config_from_mapping(doc, source="<kiosk tests>")
+        doc.setdefault("service", {}).update(port=0, national_port=0)
+        bound = bind_sockets(config_from_mapping(doc, source="<page tests>"))
+        self.config = bound.config
         root = logging.getLogger()
         self._root_level = root.level
         self._capture = _FileCapture(self.log_path)
         root.addHandler(self._capture)
         root.setLevel(logging.DEBUG)
-        app = create_app(self.config)
-        settings = uvicorn.Config(
-            app, log_config=None, lifespan="on", access_log=True, timeout_graceful_shutdown=2
-        )
-        self._server = uvicorn.Server(settings)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": sockets}, name="sscard-test-service", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + SERVER_START_SECONDS
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError("the service did not start")
-            time.sleep(0.02)
+        try:
+            self._server = ServiceServer(bound).start()
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._server.stop()
+            self._server = None
         root = logging.getLogger()
         if self._capture is not None:
             root.removeHandler(self._capture)
@@ -150,29 +140,21 @@ class ServiceServer:
         return self.log_path.read_text(encoding="utf-8") if self.log_path.exists() else ""
 
     def assert_log_free_of(self, *secrets: str) -> None:
-        """No secret (PIN, full SSN, full name) anywhere in the service log so far."""
+        """No secret (PIN, full SSN) anywhere in the service log so far."""
         text = self.log_text()
         assert text, "the service wrote no log at all"
         for secret in secrets:
             assert secret not in text, "a secret appears in the service log"
 
 
-def _listening_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    return sock
-
-
 @contextmanager
-def running_service(doc: dict[str, dict[str, Any]], log_path: Path) -> Iterator[ServiceServer]:
-    server = ServiceServer(doc, log_path)
-    server.start()
+def running_service(doc: dict[str, dict[str, Any]], log_path: Path) -> Iterator[LiveService]:
+    service = LiveService(doc, log_path)
+    service.start()
     try:
-        yield server
+        yield service
     finally:
-        server.stop()
+        service.stop()
 
 
 # -- cards ---------------------------------------------------------------------------------------
@@ -307,12 +289,14 @@ class RequestLog:
             return
         try:
             self.answers.append((response.url, response.text()))
-        except Exception:  # noqa: BLE001 - a long poll cut short by the page leaving has no body
-            return
+        except PlaywrightError:
+            return  # a long poll cut short by the page leaving has no body
 
     def paths_with(self, secret: str) -> set[str]:
         """Paths of the POSTs whose body holds ``secret``."""
-        return {url.split("://", 1)[1].split("/", 1)[1] for url, body in self.posts if secret.encode() in body}
+        return {
+            url.split("://", 1)[1].split("/", 1)[1] for url, body in self.posts if secret.encode() in body
+        }
 
     def assert_pin_only_in_bodies(self, pin: str, allowed: set[str]) -> None:
         """``pin`` in no URL, and only in POST bodies to paths starting with one of ``allowed``."""

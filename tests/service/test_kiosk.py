@@ -20,7 +20,7 @@ import pytest
 from browser_support import (
     CARD_SLOT,
     ForeignCard,
-    ServiceServer,
+    LiveService,
     TearingCard,
     chromium,
     inserted,
@@ -58,7 +58,7 @@ COUNTER_ORIGIN = "https://counter.example.cn"
 @pytest.fixture(scope="module")
 def kiosk(
     pcsc_stack: PcscStack, psam: VpcdLink, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceServer]:
+) -> Iterator[LiveService]:
     """The service under uvicorn for this module (the PSAM: conftest's session fixture, slot 13)."""
     tmp = tmp_path_factory.mktemp("kiosk")
     doc = service_config(
@@ -93,11 +93,11 @@ def message(page: Page, key: str) -> None:
     expect(page.locator("body")).to_have_attribute("data-message", key)
 
 
-def kiosk_url(server: ServiceServer) -> str:
+def kiosk_url(server: LiveService) -> str:
     return f"{server.base}/kiosk/"
 
 
-def test_kiosk_full_visit(kiosk: ServiceServer, browser: Browser, card_reader: str) -> None:
+def test_kiosk_full_visit(kiosk: LiveService, browser: Browser, card_reader: str) -> None:
     """Insert, masked data, wrong then right PIN, change PIN, status, loss report, English, exit."""
     with opened(browser, kiosk_url(kiosk)) as (page, traffic):
         screen(page, "start")
@@ -195,8 +195,10 @@ def test_kiosk_full_visit(kiosk: ServiceServer, browser: Browser, card_reader: s
             expect(page.locator("#take-card")).to_be_visible()
             expect(page.locator("h1")).to_have_text("北京市社会保障卡自助服务")
             expect(page.locator("#info-name")).to_have_text("")
+            expect(page.locator("#insert-prompt")).to_be_hidden()
             shot(page, "kiosk-12-take-card")
         expect(page.locator("#take-card")).to_be_hidden()
+        expect(page.locator("#insert-prompt")).to_be_visible()
 
         traffic.assert_pin_only_in_bodies(WRONG_PIN, {"kiosk/api/verify"})
         traffic.assert_pin_only_in_bodies(INITIAL_PIN, {"kiosk/api/verify", "kiosk/api/change"})
@@ -205,7 +207,7 @@ def test_kiosk_full_visit(kiosk: ServiceServer, browser: Browser, card_reader: s
     kiosk.assert_log_free_of(WRONG_PIN, INITIAL_PIN, NEW_PIN, "468025", SSN)
 
 
-def test_kiosk_locked_cards(kiosk: ServiceServer, browser: Browser, card_reader: str) -> None:
+def test_kiosk_locked_cards(kiosk: LiveService, browser: Browser, card_reader: str) -> None:
     """The last wrong PIN locks the password; a loss-reported card offers status only."""
     with opened(browser, kiosk_url(kiosk)) as (page, _traffic):
         screen(page, "start")
@@ -240,7 +242,7 @@ def test_kiosk_locked_cards(kiosk: ServiceServer, browser: Browser, card_reader:
     kiosk.assert_log_free_of(WRONG_PIN, SSN)
 
 
-def test_kiosk_wrong_card(kiosk: ServiceServer, browser: Browser, card_reader: str) -> None:
+def test_kiosk_wrong_card(kiosk: LiveService, browser: Browser, card_reader: str) -> None:
     with opened(browser, kiosk_url(kiosk)) as (page, _traffic):
         screen(page, "start")
         with inserted(ForeignCard(), CARD_SLOT, card_reader):
@@ -252,7 +254,7 @@ def test_kiosk_wrong_card(kiosk: ServiceServer, browser: Browser, card_reader: s
         expect(page.locator("#take-card")).to_be_hidden()
 
 
-def test_kiosk_card_removed_mid_flow(kiosk: ServiceServer, browser: Browser, card_reader: str) -> None:
+def test_kiosk_card_removed_mid_flow(kiosk: LiveService, browser: Browser, card_reader: str) -> None:
     """Pulled while typing the PIN, then pulled during the VERIFY command itself."""
     with opened(browser, kiosk_url(kiosk)) as (page, _traffic):
         screen(page, "start")
@@ -284,7 +286,7 @@ def test_kiosk_card_removed_mid_flow(kiosk: ServiceServer, browser: Browser, car
     kiosk.assert_log_free_of(INITIAL_PIN, SSN)
 
 
-def test_kiosk_inactivity_returns_to_start(kiosk: ServiceServer, browser: Browser, card_reader: str) -> None:
+def test_kiosk_inactivity_returns_to_start(kiosk: LiveService, browser: Browser, card_reader: str) -> None:
     with opened(browser, kiosk_url(kiosk)) as (page, _traffic):
         screen(page, "start")
         with inserted(card(), CARD_SLOT, card_reader):
@@ -306,7 +308,7 @@ def test_kiosk_inactivity_returns_to_start(kiosk: ServiceServer, browser: Browse
             expect(page.locator("#info-name")).to_have_text("张*")
 
 
-def test_kiosk_api_refuses_other_origins(kiosk: ServiceServer) -> None:
+def test_kiosk_api_refuses_other_origins(kiosk: LiveService) -> None:
     """Only the service's own pages may call the kiosk API; the page is not frameable."""
     with httpx.Client(base_url=kiosk.base, timeout=10) as client:
         page = client.get("/kiosk/")

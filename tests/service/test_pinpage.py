@@ -15,7 +15,7 @@ import httpx
 import pytest
 from browser_support import (
     CARD_SLOT,
-    ServiceServer,
+    LiveService,
     chromium,
     inserted,
     opened,
@@ -49,7 +49,7 @@ PIN_API = "pin/api/entries/"
 @pytest.fixture(scope="module")
 def pin_service(
     pcsc_stack: PcscStack, psam: VpcdLink, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceServer]:
+) -> Iterator[LiveService]:
     tmp = tmp_path_factory.mktemp("pinpage")
     doc = service_config(pcsc_stack, tmp / "token", service={"origins": [COUNTER_ORIGIN]})
     with running_service(doc, tmp / "service.log") as server:
@@ -81,7 +81,7 @@ def step(page: Page, name: str) -> None:
 
 
 def test_pinpage_national_verify_and_change(
-    pin_service: ServiceServer, browser: Browser, card_reader: str
+    pin_service: LiveService, browser: Browser, card_reader: str
 ) -> None:
     answers: list[dict[str, Any]] = []
 
@@ -173,7 +173,7 @@ def test_pinpage_national_verify_and_change(
     pin_service.assert_log_free_of(WRONG_PIN, INITIAL_PIN, NEW_PIN, TYPO_PIN, SSN)
 
 
-def test_pinpage_no_card_answers_minus_two(pin_service: ServiceServer, browser: Browser) -> None:
+def test_pinpage_no_card_answers_minus_two(pin_service: LiveService, browser: Browser) -> None:
     """Without a card the national call fails at once and no keypad appears."""
     with opened(browser, f"{pin_service.base}/pin/") as (page, _traffic):
         phase(page, "idle")
@@ -182,7 +182,7 @@ def test_pinpage_no_card_answers_minus_two(pin_service: ServiceServer, browser: 
         phase(page, "idle")
 
 
-def test_pinpage_api_only_for_its_own_page(pin_service: ServiceServer) -> None:
+def test_pinpage_api_only_for_its_own_page(pin_service: LiveService) -> None:
     """An allowed counter origin reaches the native API but never the PIN page's API."""
     with httpx.Client(base_url=pin_service.base, timeout=10) as client:
         page = client.get("/pin/")

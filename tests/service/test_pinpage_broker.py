@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
@@ -13,9 +13,10 @@ import pytest
 from apdu.errors import PinEntryError
 from terminal.service.errors import NotFound
 from terminal.service.events import EventHub
-from terminal.service.pinpage import PinPageBroker, split_pins, steps_of
+from terminal.service.pinpage import PinKind, PinPageBroker, split_pins, steps_of
 
 WAIT = 5.0
+READER = "Virtual PCD G 00 00"
 
 
 @pytest.fixture
@@ -39,14 +40,11 @@ def pending_id(broker: PinPageBroker) -> str:
     return str(entry["id"])
 
 
-def ask(broker: PinPageBroker, pool: ThreadPoolExecutor, kind: str, timeout: float = WAIT) -> Future[list[bytearray]]:
-    request: Callable[[], list[bytearray]] = lambda: broker.request(  # noqa: E731
-        kind,  # type: ignore[arg-type]
-        reader="Virtual PCD G 00 00",
-        operation=f"pin.{kind}",
-        timeout=timeout,
-    )
-    return pool.submit(request)
+def ask(
+    broker: PinPageBroker, pool: ThreadPoolExecutor, kind: PinKind, timeout: float = WAIT
+) -> Future[list[bytearray]]:
+    """A card operation waiting for the PIN page, in a worker thread."""
+    return pool.submit(broker.request, kind, reader=READER, operation=f"pin.{kind}", timeout=timeout)
 
 
 def test_pinpage_split_pins_wipes_the_body() -> None:
@@ -87,7 +85,7 @@ def test_pinpage_change_checks_the_repetition(broker: PinPageBroker, pool: Threa
     with pytest.raises(PinEntryError) as caught:
         broker.submit(entry_id, bytearray(b"211008\n468024\n468025"))
     assert caught.value.national_code == -34
-    assert broker.reader_of(entry_id) == "Virtual PCD G 00 00"
+    assert broker.reader_of(entry_id) == READER
     broker.submit(entry_id, bytearray(b"211008\n468024\n468024"))
     assert answer.result(WAIT) == [bytearray(b"211008"), bytearray(b"468024")]
 

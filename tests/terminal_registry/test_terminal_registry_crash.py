@@ -1,6 +1,6 @@
 """A terminal process SIGKILLed in the middle of a card flow (over pcscd + vpcd):
 every committed journal entry stays, the interrupted one is incomplete, and
-the next session settles it from the card's state."""
+the next presentation settles it from the card's state."""
 
 from __future__ import annotations
 
@@ -85,9 +85,11 @@ def test_sigkill_during_a_pin_change_leaves_the_entry_incomplete_until_the_next_
         (open_entry,) = term.journal.incomplete(card_id)
         assert open_entry.details == {"initial_before": "true", "tries_before": "3"}
 
-        session = term.session()
-        resolution = flows.resolve_torn(session)
-        assert [(e.operation, e.outcome) for e in resolution.entries] == [("pin.change", "applied")]
+        session = term.session()  # the next presentation settles it from the card's state
+        assert session.presentation is not None and session.presentation.settled is not None
+        settled = session.presentation.settled.entries
+        assert [(e.operation, e.outcome) for e in settled] == [("pin.change", "applied")]
+        assert flows.resolve_torn(session).entries == ()
         assert term.journal.entry(open_entry.id).state == "resolved"
         assert term.journal.incomplete(card_id) == []
         assert flows.verify_pin(session, "135790").status.verified  # the change did reach the card

@@ -388,7 +388,18 @@ def test_block_torn_at_presentation_is_settled_at_the_next(
     assert [e.operation for e in term.journal.incomplete(card_id)] == ["card.block"]
     with inserted(card, CARD_SLOT, term.reader):
         session = term.session()
-        assert session.presentation is not None and session.presentation.enforcement == "already_blocked"
+        presented = session.presentation
+        assert presented is not None and presented.enforcement == "already_blocked"
+        assert presented.to_dict()["settled"] == [
+            {
+                "entry_id": torn.value.entry_id,
+                "operation": "card.block",
+                "outcome": "applied",
+                "result": "ok",
+                "note": "the card is temporarily_blocked",
+                "resolved": True,
+            }
+        ]
         session.close()
     block = term.journal.entry(torn.value.entry_id or 0)
     assert (block.state, block.resolution, block.result) == ("resolved", "card_state_applied", "ok")

@@ -134,8 +134,10 @@
     show("busy");
   }
 
+  /* A card left in the reader is to be taken first; otherwise the insert prompt. */
   function renderStart() {
     $("take-card").hidden = !state.cardPresent;
+    $("insert-prompt").hidden = state.cardPresent;
   }
 
   function renderInfo() {
