@@ -30,14 +30,22 @@ PURSE_ROLES = (KeyRole.LK, KeyRole.PK, KeyRole.TK)
 
 
 class _FileLike(Protocol):
-    name: str
-    fid: int
-    sfi: int | None
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def fid(self) -> int: ...
+
+    @property
+    def sfi(self) -> int | None: ...
 
 
 class _KeyLike(Protocol):
-    role: KeyRole
-    uses: frozenset[str]
+    @property
+    def role(self) -> KeyRole: ...
+
+    @property
+    def uses(self) -> frozenset[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +69,9 @@ def parse_applications(
         uses = {k.role: k.uses for k in keys}
         for role in PURSE_ROLES:
             if "mac" not in uses.get(role, frozenset()):
-                raise ProfileError("profile", "inconsistent", f"purse: needs the {role.value} key with mac use")
+                raise ProfileError(
+                    "profile", "inconsistent", f"purse: needs the {role.value} key with mac use"
+                )
         used_fids = used_fids | {purse.state_fid, purse.log_fid}
     financial = parse_financial(doc["financial"], used_fids=used_fids) if "financial" in doc else None
     ticket = (

@@ -122,9 +122,10 @@ def luhn_digit(digits: str) -> str:
 def virtual_pan(bank_code: str, card_id: bytes) -> str:
     """The PAN of a virtual card of ``bank_code`` with identification code ``card_id``."""
     data = load_data("financial.toml")
-    iin = data["iin"].get(bank_code)
-    if iin is None:
+    found = data["iin"].get(bank_code)
+    if found is None:
         raise IssuanceError("bank", "unknown_code", "no IIN for the bank in data/financial.toml")
+    iin = str(found)
     settings = data["pan"]
     width = int(settings["length"]) - len(iin) - 1
     digest = sm3(f"{settings['label']}|".encode() + card_id)

@@ -3,7 +3,8 @@
 Master keys sit under KIDs ``0x01-0x0A`` (SM4, generation 3) and
 ``0x21-0x2A`` (3DES, generations 1 and 2), one per card-key role
 (docs/card-os.md §9).  ``usage`` is a subset of ``ext``, ``mac``, ``int``,
-``wrap`` and the wallet's ``load``, ``purchase``, ``tac`` (§12); a command needing another usage answers 6985.  The image
+``wrap`` and the wallet's ``load``, ``purchase``, ``tac`` (§12); a command
+needing another usage answers 6985.  The image
 serialises to JSON (format ``sscard-psam-image`` version 1, kind ``psam``)
 and is kept by the same :mod:`card_model.store` as card images.
 """

@@ -75,8 +75,18 @@ COUNTER_MAX = 0xFFFF
 LOAD_SEED_TAIL = b"\x80\x00"
 _PURSE_TYPES = {"ep": PURSE_TYPE_EP}
 _KEYS = frozenset(
-    {"label", "df_name", "type", "key_index", "balance_limit", "log_records", "log_sfi", "state_fid",
-     "log_fid", "algorithm_id"}
+    {
+        "label",
+        "df_name",
+        "type",
+        "key_index",
+        "balance_limit",
+        "log_records",
+        "log_sfi",
+        "state_fid",
+        "log_fid",
+        "algorithm_id",
+    }
 )
 
 
@@ -202,15 +212,30 @@ class PurseState:
             return True, last.counter, last.mac, last.tac
 
         return _STATE.pack(
-            self.balance, self.online_counter, self.offline_counter, *part(self.last_load), *part(self.last_purchase)
+            self.balance,
+            self.online_counter,
+            self.offline_counter,
+            *part(self.last_load),
+            *part(self.last_purchase),
         )
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> PurseState:
         if len(raw) != _STATE.size:
             raise ImageError("image", "inconsistent", "purse state")
-        (balance, online, offline, has_load, load_ctr, load_mac, load_tac, has_purchase, purchase_ctr,
-         purchase_mac, purchase_tac) = _STATE.unpack(raw)
+        (
+            balance,
+            online,
+            offline,
+            has_load,
+            load_ctr,
+            load_mac,
+            load_tac,
+            has_purchase,
+            purchase_ctr,
+            purchase_mac,
+            purchase_tac,
+        ) = _STATE.unpack(raw)
         return cls(
             balance,
             online,
@@ -297,11 +322,22 @@ def load_mac2_data(amount: int, tx_type: int, terminal: bytes, date: bytes, time
 
 
 def load_tac_data(
-    new_balance: int, online_counter: int, amount: int, tx_type: int, terminal: bytes, date: bytes, time: bytes
+    new_balance: int,
+    online_counter: int,
+    amount: int,
+    tx_type: int,
+    terminal: bytes,
+    date: bytes,
+    time: bytes,
 ) -> bytes:
     return (
-        _u32(new_balance) + online_counter.to_bytes(2, "big") + _u32(amount) + bytes((tx_type,)) + terminal
-        + date + time
+        _u32(new_balance)
+        + online_counter.to_bytes(2, "big")
+        + _u32(amount)
+        + bytes((tx_type,))
+        + terminal
+        + date
+        + time
     )
 
 

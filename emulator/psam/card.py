@@ -41,7 +41,6 @@ from card_model.psam_image import PsamImage, PsamKey, psam_kid
 from emulator.card_os import response
 from emulator.card_os.command import Command, parse_command
 from emulator.card_os.security import KeyMac
-from emulator.psam.purse import PURSE_CIPHERS
 from emulator.card_os.sw import (
     SW_CLA_NOT_SUPPORTED,
     SW_CONDITIONS,
@@ -56,6 +55,7 @@ from emulator.card_os.sw import (
     SW_WRONG_P1P2,
     CardStatus,
 )
+from emulator.psam.purse import PURSE_CIPHERS
 from sm_crypto.block import Sm4Key, TdesKey
 from sm_crypto.diversify import diversify
 from sm_crypto.padding import Padding

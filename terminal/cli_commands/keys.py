@@ -112,6 +112,13 @@ class CliKeySource:
             raise
         return self._source
 
+    @property
+    def purse(self) -> Any:
+        """The wallet's cryptograms of the opened source (issue 9, terminal/keysource/purse.py)."""
+        from terminal.keysource.purse import purse_keys
+
+        return purse_keys(self.open())
+
     def available(self) -> bool:
         """True when the source opens (``auto`` without a PSAM or key file: False;
         an explicitly configured source that fails raises)."""

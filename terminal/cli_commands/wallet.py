@@ -62,8 +62,18 @@ def wallet_group() -> None:
 
 
 BALANCE_KEYS = ("label", "balance", "limit")
-TRANSACTION_KEYS = ("operation", "amount", "balance_before", "balance", "counter", "terminal", "time", "tac",
-                    "tac_verified", "journal_entry")
+TRANSACTION_KEYS = (
+    "operation",
+    "amount",
+    "balance_before",
+    "balance",
+    "counter",
+    "terminal",
+    "time",
+    "tac",
+    "tac_verified",
+    "journal_entry",
+)
 
 
 @wallet_group.command("balance", help="交通钱包余额。The wallet's balance and limit (yuan).")
@@ -120,8 +130,17 @@ def records_command(ctx: click.Context, /, **kwargs: Any) -> None:
 
 # -- park ticket ---------------------------------------------------------------------------------
 
-TICKET_KEYS = ("year", "kind_text", "valid_from", "valid_until", "price", "terminal", "sold_on", "replaced_year",
-               "journal_entry")
+TICKET_KEYS = (
+    "year",
+    "kind_text",
+    "valid_from",
+    "valid_until",
+    "price",
+    "terminal",
+    "sold_on",
+    "replaced_year",
+    "journal_entry",
+)
 GATE_KEYS = ("present", "valid", "checked_on", "year", "kind_text", "valid_from", "valid_until", "sold_on")
 
 

@@ -168,7 +168,8 @@ def _pan_text(raw: bytes) -> str:
 def _banks_by_iin() -> dict[str, tuple[str, str]]:
     names = {bank.code: bank.name_zh for bank in partner_banks()}
     return {
-        str(iin): (code, names.get(code, code)) for code, iin in load_model_data("financial.toml")["iin"].items()
+        str(iin): (code, names.get(code, code))
+        for code, iin in load_model_data("financial.toml")["iin"].items()
     }
 
 
@@ -216,7 +217,9 @@ def read_bank_card(session: CardSession) -> BankCardInfo:
                 expiry = f"20{date.value.hex()[0:2]}-{date.value.hex()[2:4]}"
         if not pan:
             raise BankCardNotAvailable("no tag 5A in the application records")
-        bank = next(((code, name) for iin, (code, name) in _banks_by_iin().items() if pan.startswith(iin)), None)
+        bank = next(
+            ((code, name) for iin, (code, name) in _banks_by_iin().items() if pan.startswith(iin)), None
+        )
         info = BankCardInfo(
             pan_masked=mask_pan(pan),
             last4=pan[-4:],

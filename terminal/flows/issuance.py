@@ -195,29 +195,35 @@ def replace_card(
 
 def scrap_card(session: CardSession, *, key_source: KeySource | None = None) -> ScrapResult:
     """Take an unfinished (blank) card out of use: APPLICATION BLOCK permanent
-    (00 -> 04) with the write key's MAC; open issuance entries are closed."""
+    (00 -> 04) with the write key's MAC; open issuance entries are closed.  A
+    card already scrapped (04 and incomplete) only has its entries settled."""
     card = BlankCard(session, key_source)
     card.connect()
     hook = session.journal
-    ops = issuance_operations()
     with session.transport.transaction():
         progress = card.probe()
         card_id = progress.card_id_hex
-        if progress.life_cycle is not LifeCycle.BLANK:
+        scrapped = progress.life_cycle is LifeCycle.PERMANENTLY_BLOCKED and not progress.complete
+        if progress.life_cycle is not LifeCycle.BLANK and not scrapped:
             raise CardNotBlank(f"the card is {progress.life_cycle.label}; only a blank card is scrapped")
         entries = hook.incomplete(card_id)
         resolved = _resolve_steps(hook, card, progress, entries)
-        with JournalScope(hook, ops["scrap"], card_id, {"step": "scrap"}) as scope:
-            command = card.secure(CommandApdu(0x80, 0x1E, 0x00, SCRAP_P2), card.write_role)
-            with scope.write("APPLICATION BLOCK"):
-                card.send(command)
-            scope.add(life_cycle=LifeCycle.PERMANENTLY_BLOCKED.label)
-        for entry in entries:
-            if entry.operation in (ops["issue"], ops["replace"]):
-                hook.resolve(
-                    entry.entry_id, resolution="scrapped", result="failed", note="the card was scrapped"
-                )
+        if not scrapped:
+            operation = issuance_operations()["scrap"]
+            with JournalScope(hook, operation, card_id, {"step": "scrap"}) as scope:
+                command = card.secure(CommandApdu(0x80, 0x1E, 0x00, SCRAP_P2), card.write_role)
+                with scope.write("APPLICATION BLOCK"):
+                    card.send(command)
+                scope.add(life_cycle=LifeCycle.PERMANENTLY_BLOCKED.label)
+        _close_issuances(hook, entries)
     return ScrapResult(card_id, progress.life_cycle, LifeCycle.PERMANENTLY_BLOCKED, resolved)
+
+
+def _close_issuances(hook: JournalHook, entries: Sequence[IncompleteEntry]) -> None:
+    ops = issuance_operations()
+    for entry in entries:
+        if entry.operation in (ops["issue"], ops["replace"]):
+            hook.resolve(entry.entry_id, resolution="scrapped", result="failed", note="the card was scrapped")
 
 
 # -- machinery --------------------------------------------------------------------------------

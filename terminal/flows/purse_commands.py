@@ -162,16 +162,25 @@ def initialize(
     data = bytes((spec.key_index,)) + amount.to_bytes(4, "big") + terminal
     answer = _send(
         session,
-        CommandApdu(0x80, 0x50, INIT_LOAD if load else INIT_PURCHASE, spec.purse_type, data, le=16 if load else 15),
+        CommandApdu(
+            0x80, 0x50, INIT_LOAD if load else INIT_PURCHASE, spec.purse_type, data, le=16 if load else 15
+        ),
     ).data
     if load and len(answer) == 16:
         return InitAnswer(
-            int.from_bytes(answer[0:4], "big"), int.from_bytes(answer[4:6], "big"), answer[6], answer[7],
-            answer[8:12], answer[12:16],
+            int.from_bytes(answer[0:4], "big"),
+            int.from_bytes(answer[4:6], "big"),
+            answer[6],
+            answer[7],
+            answer[8:12],
+            answer[12:16],
         )
     if not load and len(answer) == 15:
         return InitAnswer(
-            int.from_bytes(answer[0:4], "big"), int.from_bytes(answer[4:6], "big"), answer[9], answer[10],
+            int.from_bytes(answer[0:4], "big"),
+            int.from_bytes(answer[4:6], "big"),
+            answer[9],
+            answer[10],
             answer[11:15],
         )
     raise WalletNotAvailable(f"INITIALIZE: {len(answer)} bytes answered")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from functools import cache
-from typing import Any
+from typing import Any, NoReturn
 
 from apdu.command import CommandApdu
 from apdu.errors import ConditionsNotSatisfied, RecordNotFound
@@ -140,7 +140,9 @@ def buy_ticket(
         current = _decode(stored_ticket(session, spec))
         details["previous_year"] = current.year if current is not None else 0
         if not sold_on.year <= chosen_year <= sold_on.year + int(_settings()["sale_years_ahead"]):
-            _refuse(session, details, InvalidTicketYear(f"year {chosen_year}", message_zh=f"{chosen_year} 年"))
+            _refuse(
+                session, details, InvalidTicketYear(f"year {chosen_year}", message_zh=f"{chosen_year} 年")
+            )
         if row is None:
             _refuse(session, details, InvalidTicketKind(f"kind {chosen_kind!r}"))
         if current is not None and current.year == chosen_year:
@@ -159,7 +161,9 @@ def buy_ticket(
         details[f"check_{spec.tag:02X}"] = record_check(session.card_id, spec.tag, value)
         with journal_scope(session, "ticket.buy", details) as scope:
             command = session.prepare_secure(
-                CommandApdu(0x00, 0xDC, spec.tag, (spec.sfi << 3) | RECORD_ONE, encode_record(spec.tag, value)),
+                CommandApdu(
+                    0x00, 0xDC, spec.tag, (spec.sfi << 3) | RECORD_ONE, encode_record(spec.tag, value)
+                ),
                 role,
                 key_source,
             )
@@ -183,6 +187,6 @@ def buy_ticket(
             )
 
 
-def _refuse(session: CardSession, details: dict[str, DetailValue], error: Exception) -> None:
+def _refuse(session: CardSession, details: dict[str, DetailValue], error: Exception) -> NoReturn:
     with journal_scope(session, "ticket.buy", details):
         raise error

@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as _dt
 import secrets
 from collections.abc import Mapping
+from typing import NoReturn
 
 from apdu.command import CommandApdu
 from apdu.errors import KeySourceError, ProtocolError, SscardError
@@ -76,11 +77,15 @@ SEQUENCE_LENGTH = 4
 def _keys(session: CardSession, key_source: KeySource | None) -> PurseKeys:
     source = key_source if key_source is not None else session.key_source
     if source is None:
-        raise KeySourceError("no key source (PSAM, security module or key file) is configured", kind="no_psam")
+        raise KeySourceError(
+            "no key source (PSAM, security module or key file) is configured", kind="no_psam"
+        )
     return purse_keys(source)
 
 
-def _journal_error(session: CardSession, operation: str, details: Mapping[str, DetailValue], error: SscardError) -> None:
+def _journal_error(
+    session: CardSession, operation: str, details: Mapping[str, DetailValue], error: SscardError
+) -> NoReturn:
     """Record ``error`` (a refusal or a failure before the card was changed) and raise it."""
     with journal_scope(session, operation, details):
         raise error
@@ -137,7 +142,8 @@ def load(
                 "wallet.load",
                 base,
                 BalanceLimitExceeded(
-                    f"balance {format_fen(before)} + {format_fen(fen)} > limit {format_fen(spec.balance_limit)}",
+                    f"balance {format_fen(before)} + {format_fen(fen)}"
+                    f" > limit {format_fen(spec.balance_limit)}",
                     message_zh=f"余额 {format_fen(before)} 元，上限 {format_fen(spec.balance_limit)} 元",
                 ),
             )
@@ -158,10 +164,15 @@ def load(
             _journal_error(session, "wallet.load", details, WalletCardNotGenuine())
         with journal_scope(session, "wallet.load", details) as scope:
             with scope.write("CREDIT FOR LOAD"):
-                tac = session.send(CommandApdu(0x80, 0x52, 0x00, 0x00, date + time + mac2, le=4), context="key").data
+                tac = session.send(
+                    CommandApdu(0x80, 0x52, 0x00, 0x00, date + time + mac2, le=4), context="key"
+                ).data
             after = before + fen
             verified = len(tac) == 4 and keys.check_tac(
-                algorithm, factor, load_tac_data(after, init.counter, fen, TYPE_LOAD, terminal, date, time), tac
+                algorithm,
+                factor,
+                load_tac_data(after, init.counter, fen, TYPE_LOAD, terminal, date, time),
+                tac,
             )
             scope.add(applied=True, balance=after, tac=tac.hex().upper(), tac_verified=verified)
             if not verified:
@@ -203,14 +214,17 @@ def purchase(
                 "wallet.purchase",
                 base,
                 InsufficientBalance(
-                    f"balance {format_fen(before)} < {format_fen(fen)}", message_zh=f"余额 {format_fen(before)} 元"
+                    f"balance {format_fen(before)} < {format_fen(fen)}",
+                    message_zh=f"余额 {format_fen(before)} 元",
                 ),
             )
         init = initialize(session, spec, TYPE_PURCHASE, fen, terminal)
         if init.balance != before:
             raise ProtocolError("INITIALIZE FOR PURCHASE answered another balance than GET BALANCE")
         seed = purchase_seed(init.random, init.counter, sequence)
-        mac1 = keys.purchase_mac1(algorithm, factor, seed, purchase_mac1_data(fen, TYPE_PURCHASE, terminal, date, time))
+        mac1 = keys.purchase_mac1(
+            algorithm, factor, seed, purchase_mac1_data(fen, TYPE_PURCHASE, terminal, date, time)
+        )
         with journal_scope(session, "wallet.purchase", {**base, "counter": init.counter}) as scope:
             with scope.write("DEBIT FOR PURCHASE"):
                 answer = session.send(
@@ -225,10 +239,23 @@ def purchase(
                 algorithm, factor, purchase_tac_data(fen, TYPE_PURCHASE, terminal, sequence, date, time), tac
             )
             scope.add(
-                applied=True, balance=after, tac=tac.hex().upper(), mac2_verified=proven, tac_verified=verified
+                applied=True,
+                balance=after,
+                tac=tac.hex().upper(),
+                mac2_verified=proven,
+                tac_verified=verified,
             )
             if not (proven and verified):
                 raise WalletProofInvalid(f"purchase MAC2/TAC of counter {init.counter}")
             return WalletTransaction(
-                "purchase", fen, before, after, init.counter, terminal.hex(), local, tac, verified, scope.entry_id
+                "purchase",
+                fen,
+                before,
+                after,
+                init.counter,
+                terminal.hex(),
+                local,
+                tac,
+                verified,
+                scope.entry_id,
             )

@@ -88,7 +88,9 @@ class InvalidAmount(_Refusal):
 
     def __init__(self, reason: AmountReason) -> None:
         row = load_data("wallet")["amount_reasons"][reason]
-        InvalidInput.__init__(self, str(row["en"]), message_zh=str(row["zh"]), national_code=int(row["national_code"]))
+        InvalidInput.__init__(
+            self, str(row["en"]), message_zh=str(row["zh"]), national_code=int(row["national_code"])
+        )
         self.error_id = type(self).error_id  # type: ignore[misc]
         self.kind = None
         self.reason = reason

@@ -81,7 +81,11 @@ def _keys(session: CardSession, key_source: KeySource | None) -> PurseKeys | Non
 
 
 def _tac_verified(
-    session: CardSession, keys: PurseKeys | None, details: Mapping[str, str], tx: TransactionRecord, tac: bytes
+    session: CardSession,
+    keys: PurseKeys | None,
+    details: Mapping[str, str],
+    tx: TransactionRecord,
+    tac: bytes,
 ) -> bool | None:
     """Whether ``tac`` is this transaction's TAC (None without a key source)."""
     if keys is None:
@@ -90,7 +94,9 @@ def _tac_verified(
     if tx.tx_type == TYPE_LOAD:
         if before is None:
             return None
-        data = load_tac_data(before + tx.amount, tx.counter, tx.amount, tx.tx_type, tx.terminal, tx.date, tx.time)
+        data = load_tac_data(
+            before + tx.amount, tx.counter, tx.amount, tx.tx_type, tx.terminal, tx.date, tx.time
+        )
     else:
         sequence = _hex(details, "sequence", 4)
         if sequence is None:
@@ -112,7 +118,14 @@ def _money(session: CardSession, entry: IncompleteEntry, key_source: KeySource |
     details = entry.details
     tx_type, counter, amount = _hex(details, "type", 1), _int(details, "counter"), _int(details, "amount")
     terminal, date, time = _hex(details, "terminal", 6), _hex(details, "date", 4), _hex(details, "time", 3)
-    if tx_type is None or counter is None or amount is None or terminal is None or date is None or time is None:
+    if (
+        tx_type is None
+        or counter is None
+        or amount is None
+        or terminal is None
+        or date is None
+        or time is None
+    ):
         return "undetermined", "the entry does not say which transaction it was"
     ours = TransactionRecord(counter, amount, tx_type[0], terminal, date, time)
     spec = purse_spec(session)
@@ -123,7 +136,9 @@ def _money(session: CardSession, entry: IncompleteEntry, key_source: KeySource |
         records = decode_records(raw)
         proof = transaction_prove(session, ours.tx_type, counter)
     before = _int(details, "balance_before")
-    state = f"balance now {format_fen(balance)}" + (f" (before {format_fen(before)})" if before is not None else "")
+    state = f"balance now {format_fen(balance)}" + (
+        f" (before {format_fen(before)})" if before is not None else ""
+    )
     what = f"{entry.operation.removeprefix('wallet.')} of {format_fen(amount)} with counter {counter}"
     if ours in records:
         verified = None if proof is None else _tac_verified(session, keys, details, ours, proof[1])
@@ -133,7 +148,10 @@ def _money(session: CardSession, entry: IncompleteEntry, key_source: KeySource |
         return "applied", f"GET TRANSACTION PROVE shows the {what} (TAC verified); {state}"
     same_type = [r for r in records if r.tx_type == ours.tx_type]
     if any(r.counter == counter for r in same_type):
-        return "not_applied", f"counter {counter} was used by another transaction; the {what} did not happen; {state}"
+        return (
+            "not_applied",
+            f"counter {counter} was used by another transaction; the {what} did not happen; {state}",
+        )
     if any(r.counter < counter for r in same_type) or len(raw) < spec.log_records:
         return "not_applied", f"the card's records reach back before the {what} and do not hold it; {state}"
     return "undetermined", f"the card's records no longer reach back to the {what}; {state}"

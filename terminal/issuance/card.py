@@ -115,6 +115,17 @@ class CardProgress:
     def records_complete(self) -> bool:
         return self._flag("flag_records")
 
+    @property
+    def complete(self) -> bool:
+        """Everything END OF PERSONALISATION needs is on the card (docs/card-os.md §11)."""
+        if any(spec.kid not in self.loaded_kids for spec in self.profile.keys):
+            return False
+        if not (self.pin_loaded and self.records_complete):
+            return False
+        if self.profile.sm2:
+            return self.sign_key and self.encrypt_key and self.sign_certificate and self.encrypt_certificate
+        return True
+
     def has_key(self, role: KeyRole) -> bool:
         spec = self.profile.key_for_role(role)
         return spec is not None and spec.kid in self.loaded_kids
@@ -139,6 +150,7 @@ class CardProgress:
             "encrypt_key": self.encrypt_key,
             "sign_certificate": self.sign_certificate,
             "encrypt_certificate": self.encrypt_certificate,
+            "complete": self.complete,
         }
 
 

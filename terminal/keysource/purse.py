@@ -83,7 +83,13 @@ class PurseKeys(Protocol):
     """The wallet side of a key source (see the module docstring)."""
 
     def load_mac2(
-        self, algorithm: Algorithm, factor: bytes, seed: bytes, mac1_data: bytes, mac1: bytes, mac2_data: bytes
+        self,
+        algorithm: Algorithm,
+        factor: bytes,
+        seed: bytes,
+        mac1_data: bytes,
+        mac1: bytes,
+        mac2_data: bytes,
     ) -> bytes | None: ...
 
     def purchase_mac1(self, algorithm: Algorithm, factor: bytes, seed: bytes, data: bytes) -> bytes: ...
@@ -125,7 +131,13 @@ class LocalPurseKeys:
         return self._keys.card_key(algorithm, role, check_factor(factor))
 
     def load_mac2(
-        self, algorithm: Algorithm, factor: bytes, seed: bytes, mac1_data: bytes, mac1: bytes, mac2_data: bytes
+        self,
+        algorithm: Algorithm,
+        factor: bytes,
+        seed: bytes,
+        mac1_data: bytes,
+        mac1: bytes,
+        mac2_data: bytes,
     ) -> bytes | None:
         _check(seed, mac1)
         key = self._card_key(KeyRole.LK, algorithm, factor)
@@ -167,7 +179,13 @@ class PsamPurseKeys:
         return "PsamPurseKeys()"
 
     def load_mac2(
-        self, algorithm: Algorithm, factor: bytes, seed: bytes, mac1_data: bytes, mac1: bytes, mac2_data: bytes
+        self,
+        algorithm: Algorithm,
+        factor: bytes,
+        seed: bytes,
+        mac1_data: bytes,
+        mac1: bytes,
+        mac2_data: bytes,
     ) -> bytes | None:
         _check(seed, mac1)
         if not 1 <= len(mac1_data) <= 0xFF:
@@ -271,7 +289,13 @@ class HsmPurseKeys:
         return False
 
     def load_mac2(
-        self, algorithm: Algorithm, factor: bytes, seed: bytes, mac1_data: bytes, mac1: bytes, mac2_data: bytes
+        self,
+        algorithm: Algorithm,
+        factor: bytes,
+        seed: bytes,
+        mac1_data: bytes,
+        mac1: bytes,
+        mac2_data: bytes,
     ) -> bytes | None:
         _check(seed, mac1)
         body = self._ask(KeyRole.LK, algorithm, factor, seed, mac1_data, mac1, mac2_data)
@@ -314,7 +338,8 @@ def purse_answer(keys: PurseKeys, request: str) -> str | None:
     if algorithm is None:
         return None
     role = next(
-        (r for r in (KeyRole.LK, KeyRole.PK, KeyRole.TK) if key_address(algorithm, r) == parts[1].upper()), None
+        (r for r in (KeyRole.LK, KeyRole.PK, KeyRole.TK) if key_address(algorithm, r) == parts[1].upper()),
+        None,
     )
     if role is None:
         return None
@@ -333,7 +358,9 @@ def purse_answer(keys: PurseKeys, request: str) -> str | None:
         if role is KeyRole.TK and len(fields) == 3:
             ok = keys.check_tac(algorithm, factor, fields[1], fields[2])
             return f"{settings['verified'] if ok else settings['mismatch']}|"
-        raise InvalidInput("security module request: wrong number of fields for a wallet request", kind="parameter")
+        raise InvalidInput(
+            "security module request: wrong number of fields for a wallet request", kind="parameter"
+        )
     except (InvalidInput, KeySourceError) as exc:
         log.info("software HSM refused a wallet request: %s", exc.error_id)
         return f"{exc.national_code}|"

@@ -25,6 +25,7 @@ from apdu.errors import SscardError
 from terminal.journal_hook import JournalHook
 from terminal.service.api import API_PREFIX, api_version, build_router, service_version
 from terminal.service.api_issuance import build_issuance_router
+from terminal.service.api_wallet import build_wallet_router
 from terminal.service.backend import CardBackend
 from terminal.service.config import ServiceConfig
 from terminal.service.context import ServiceContext
@@ -114,6 +115,7 @@ class ServiceApp:
         _install_handlers(native)
         native.include_router(build_router(ctx, native))
         native.include_router(build_issuance_router(ctx))
+        native.include_router(build_wallet_router(ctx))
         native.include_router(build_event_router(ctx, prefix=API_PREFIX))
         native.include_router(build_page_router(ctx))
 

@@ -75,6 +75,13 @@ class ReopeningKeySource:
             except TransportError as exc:
                 raise KeySourceError(f"the PSAM does not answer ({exc.error_id})", kind="no_psam") from exc
 
+    @property
+    def purse(self) -> Any:
+        """The wallet's cryptograms of the current PSAM (issue 9, terminal/keysource/purse.py)."""
+        from terminal.keysource.purse import purse_keys
+
+        return purse_keys(self._source)
+
     def external_auth(self, role: KeyRole, algorithm: Algorithm, factor: bytes, challenge: bytes) -> bytes:
         return self._call(lambda s: s.external_auth(role, algorithm, factor, challenge))
 

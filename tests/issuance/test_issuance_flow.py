@@ -157,9 +157,31 @@ def test_conflicting_order_is_refused_and_the_card_scrapped(registry: Opened) ->
     assert inspect_card(stock.session()).life_cycle is LifeCycle.PERMANENTLY_BLOCKED
     with pytest.raises(CardNotBlank):
         issue_card(stock.session(journal=journal), order_for(), registry=reg, actor=ACTOR)
-    with pytest.raises(CardNotBlank):
-        scrap_card(stock.session(journal=journal))
+    assert scrap_card(stock.session(journal=journal)).life_cycle_before is LifeCycle.PERMANENTLY_BLOCKED
     assert not reg.exists(scrapped.card_id)
+    issued = StockCard(11)
+    issue_card(issued.session(), order_for(card_number="X00000099"), registry=reg, actor=ACTOR)
+    with pytest.raises(CardNotBlank):
+        scrap_card(issued.session())
+
+
+def test_a_scrap_torn_after_the_block_is_settled_by_the_next_scrap(registry: Opened) -> None:
+    reg, _ = registry
+    stock = StockCard(12)
+    journal = MemoryJournal()
+    stock.arm("tear_before", 6, ins=0xDC)
+    with pytest.raises(TornOperation):
+        issue_card(stock.session(journal=journal), order_for(), registry=reg, actor=ACTOR)
+    stock.arm("tear_after", 1, ins=0x1E)
+    with pytest.raises(TornOperation):
+        scrap_card(stock.session(journal=journal))
+    settled = scrap_card(stock.session(journal=journal))
+    # the torn UPDATE RECORD was settled by the first scrap, before it blocked the card
+    assert [(e.operation, e.outcome) for e in settled.resolved] == [("card.scrap", "applied")]
+    assert any(
+        e.operation == "card.issue.step" and e.resolution == "card_state_not_applied" for e in journal.entries
+    )
+    assert journal.incomplete(settled.card_id) == []
 
 
 def test_order_input_errors() -> None:

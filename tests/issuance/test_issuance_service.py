@@ -127,7 +127,9 @@ def test_replace_endpoint(service: tuple[TestClient, CardOS], tmp_path: Path) ->
     old_id = "110102D1560000051342A7D2CDFACC19"
     try:
         registry.register_holder("110102197305211008", "张三")
-        registry.register_card(old_id, "X00000019", "110102197305211008", 3, "BOB", "2025-03-01", "2035-02-28")
+        registry.register_card(
+            old_id, "X00000019", "110102197305211008", 3, "BOB", "2025-03-01", "2035-02-28"
+        )
         registry.report_loss_formal(old_id, ACTOR)
     finally:
         registry.close()

@@ -175,20 +175,30 @@ def random_apdu(draw: st.DrawFn) -> bytes:
     return bytes((cla, ins, p1, p2)) + body
 
 
-action = st.one_of(
-    st.tuples(st.just("valid"), st.sampled_from(VALID), st.integers(0, 63)),
-    st.tuples(st.just("mutate"), st.sampled_from(VALID), st.integers(0, 63)),
-    st.tuples(st.just("random"), random_apdu(), st.just(0)),
-    st.tuples(st.just("bytes"), st.binary(max_size=12), st.just(0)),
-    st.tuples(st.just("replay"), st.just(""), st.integers(0, 63)),
-    st.tuples(st.just("reset"), st.just(""), st.just(0)),
-)
+KINDS = ["valid"] * 5 + ["mutate"] * 6 + ["random"] * 4 + ["bytes"] + ["replay"] * 3 + ["reset"]
+
+
+@st.composite
+def actions(draw: st.DrawFn) -> tuple[str, object, int]:
+    kind = draw(st.sampled_from(KINDS))
+    pick = draw(st.integers(0, 63))
+    if kind in ("valid", "mutate"):
+        return kind, draw(st.sampled_from(VALID)), pick
+    if kind == "random":
+        return kind, draw(random_apdu()), pick
+    if kind == "bytes":
+        return kind, draw(st.binary(max_size=12)), pick
+    return kind, "", pick
+
+
+# most commands run in 01 / 02: start there more often
+LIFE_CYCLES = [LifeCycle.PERSONALISED, LifeCycle.ACTIVE] * 3 + list(LifeCycle)
 
 
 @st.composite
 def starts(draw: st.DrawFn) -> CardOS:
     generation = draw(st.sampled_from([3, 2, 1]))
-    life_cycle = draw(st.sampled_from(list(LifeCycle)))
+    life_cycle = draw(st.sampled_from(LIFE_CYCLES))
     interface = "contactless" if generation == 3 and draw(st.booleans()) else "contact"
     image = clone_image(_base_image(generation, life_cycle))
     tweak = draw(st.sampled_from(["none", "pin_last", "pin_blocked", "rk_last", "amk_last", "amk_locked"]))
@@ -214,7 +224,7 @@ def _base_image(generation: int, life_cycle: LifeCycle):  # type: ignore[no-unty
 
 
 @fuzz(1.0)
-@given(starts(), st.lists(action, min_size=1, max_size=14), st.data())
+@given(starts(), st.lists(actions(), min_size=1, max_size=16), st.data())
 def test_random_and_mutated_apdus_keep_the_access_rules(card: CardOS, actions: list[tuple[str, object, int]],
                                                           data: st.DataObject) -> None:
     t = Terminal(card)
@@ -236,6 +246,133 @@ def test_random_and_mutated_apdus_keep_the_access_rules(card: CardOS, actions: l
         if kind == "mutate":
             raw = data.draw(mutated(st.just(raw)), label="mutated")
         t.send(raw, f"{kind} {what}")
+    assert not t.problems, "\n".join(t.problems[:10])
+
+
+SM_COMMANDS = (
+    "update_ef07",
+    "update_ef05",
+    "update_binary",
+    "reload_pin",
+    "unblock_pin",
+    *LIFE_CYCLE_APDUS,
+    "generate_key_pair",
+)
+
+
+@st.composite
+def forgeries(draw: st.DrawFn, raw: bytes, other_mac: bytes) -> bytes:
+    """``raw`` (a MAC-protected command) with its MAC or data tampered with,
+    its structure intact: what an attacker replaying or editing it sends."""
+    how = draw(st.sampled_from(["mac_bit", "mac_byte", "data_bit", "header", "other_key", "truncate_mac"]))
+    out = bytearray(raw)
+    has_le = len(raw) > 5 and raw[4] + 5 < len(raw)
+    end = len(out) - (1 if has_le else 0)
+    if how == "mac_bit":
+        i = draw(st.integers(end - 4, end - 1))
+        out[i] ^= 1 << draw(st.integers(0, 7))
+    elif how == "mac_byte":
+        i = draw(st.integers(end - 4, end - 1))
+        out[i] = (out[i] + draw(st.integers(1, 255))) & 0xFF
+    elif how == "data_bit" and end - 4 > 5:
+        i = draw(st.integers(5, end - 5))
+        out[i] ^= 1 << draw(st.integers(0, 7))
+    elif how == "header":
+        i = draw(st.sampled_from([2, 3]))
+        out[i] ^= 1 << draw(st.integers(0, 7))
+    elif how == "other_key":
+        out[end - 4 : end] = other_mac
+    else:
+        out[4] -= 4
+        del out[end - 4 : end]
+    return bytes(out)
+
+
+@fuzz(1.0)
+@given(
+    st.sampled_from([3, 2, 1]),
+    st.sampled_from(list(LifeCycle)),
+    st.sampled_from(SM_COMMANDS),
+    st.integers(0, 63),
+    st.data(),
+)
+def test_tampered_macs_never_change_the_card(generation: int, life_cycle: LifeCycle, name: str, pick: int,
+                                             data: st.DataObject) -> None:
+    """A MAC-protected command edited after the MAC was made (MAC, data or
+    P1/P2 changed, another key's MAC, MAC cut off) changes nothing but the
+    key's try counter."""
+    card = CardOS(clone_image(_base_image(generation, life_cycle)))
+    t = Terminal(card)
+    raw = build_valid(t, name, pick)
+    other = sm_apdu(card.image, KeyRole.PUK if name != "unblock_pin" else KeyRole.PRK, raw[0], raw[1], raw[2], raw[3],
+                    raw[5 : 5 + raw[4] - 4] if len(raw) > 5 else b"", t.challenge or b"\0\0\0\0")
+    other_mac = other[5 + other[4] - 4 : 5 + other[4]]
+    forged = data.draw(forgeries(raw, other_mac), label="forged")
+    t.send(forged, f"forged {name}")
+    assert not t.problems, "\n".join(t.problems)
+
+
+@fuzz(0.5)
+@given(st.sampled_from([3, 2, 1]), st.sampled_from([LifeCycle.PERSONALISED, LifeCycle.ACTIVE]),
+       st.sampled_from(SM_COMMANDS + ("ext_auth_rk", "ext_auth_eak", "verify")), st.integers(0, 63))
+def test_replayed_commands_are_refused(generation: int, life_cycle: LifeCycle, name: str, pick: int) -> None:
+    """A command that carried a valid MAC or cryptogram, sent again after a new
+    challenge (or with none), gains nothing."""
+    card = CardOS(clone_image(_base_image(generation, life_cycle)))
+    t = Terminal(card)
+    raw = build_valid(t, name, pick)
+    t.send(raw, f"first {name}")
+    _, sw = t.send(raw, f"replay {name} at once")
+    assert sw != 0x9000 or name == "verify", f"{name} replayed with the consumed challenge: {sw:04X}"
+    card.reset()
+    t.challenge = None
+    t.send(raw, f"replay {name} without a challenge")
+    t.fresh_challenge(4)
+    t.send(raw, f"replay {name} after a new challenge")
+    t.fresh_challenge(8)
+    t.send(raw, f"replay {name} after a new 8-byte challenge")
+    assert not t.problems, "\n".join(t.problems)
+
+
+@st.composite
+def reads(draw: st.DrawFn) -> bytes:
+    """READ RECORD / READ BINARY / SELECT with any P1, P2 and Le, GET RESPONSE."""
+    kind = draw(st.sampled_from(["record", "record", "binary", "select", "response"]))
+    p1 = draw(st.one_of(st.sampled_from([0x01, 0x08, 0x09, 0x20, 0x4E, 0x80 | 6, 0x80 | 13]), byte))
+    sfi = st.sampled_from([0, 5, 6, 7, 13, 14, 21, 24, 31])
+    p2 = draw(st.one_of(st.tuples(sfi, st.sampled_from([4, 5])).map(lambda t: t[0] << 3 | t[1]), byte))
+    le = draw(st.none() | byte)
+    tail = b"" if le is None else bytes((le,))
+    if kind == "record":
+        return bytes((0x00, 0xB2, p1, p2)) + tail
+    if kind == "binary":
+        return bytes((0x00, 0xB0, p1, p2)) + tail
+    if kind == "response":
+        return bytes((0x00, 0xC0, 0x00, 0x00)) + tail
+    fid = draw(st.sampled_from([0x3F00, 0xEF05, 0xEF06, 0xEF07, 0xEF0D, 0xEF15, 0x0E02, 0x0F01, draw(st.integers(0, 0xFFFF))]))
+    return bytes((0x00, 0xA4, draw(st.sampled_from([0x00, 0x02, 0x04, p1])), draw(st.sampled_from([0x00, 0x0C, p2])),
+                  0x02)) + fid.to_bytes(2, "big")
+
+
+@fuzz(1.0)
+@given(starts(), st.lists(st.one_of(reads(), st.sampled_from(["auth_eak", "verify", "reset"])), min_size=1,
+                          max_size=20))
+def test_reads_never_leak_holder_data_or_secrets(card: CardOS, steps: list[object]) -> None:
+    """Any sequence of SELECT / READ RECORD / READ BINARY / GET RESPONSE, with
+    other authentications in between but never the reading key: no SSN or
+    name of EF06 (nor a key) in any answer."""
+    t = Terminal(card)
+    for step in steps:
+        if step == "reset":
+            card.reset()
+            t.challenge = None
+        elif step == "auth_eak":
+            t.send(build_valid(t, "ext_auth_eak", 0), "EXTERNAL AUTHENTICATE EAK")
+        elif step == "verify":
+            t.send(build_valid(t, "verify", 0), "VERIFY")
+        else:
+            assert isinstance(step, bytes)
+            t.send(step, "read")
     assert not t.problems, "\n".join(t.problems[:10])
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import string
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from rel_fuzz import FUZZ, blobs, byte, fuzz, mutated
@@ -351,3 +352,25 @@ def test_hsm_step_texts(request_text: str, answer: str) -> None:
         parse_answer(answer, request)
     except SscardError as exc:
         assert exc.national_code < 0
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ('{"function": "iReadCardBas", "iType": "²"}', -14),  # str.isdigit() but not int()
+        ('{"function": "iReadCardBas", "iType": "--1"}', -14),
+        ('{"function": "iReadCardBas", "iType": "١"}', -14),  # Arabic-Indic one: not a national number
+        ('{"function": "iReadCardBas", "iType": "' + "9" * 5000 + '"}', -14),  # beyond int()'s digit limit
+        ("[" * 50_000, -14),  # deeper than the JSON parser's recursion limit
+        ('{"a":' * 5000 + "1" + "}" * 5000, -14),
+        ('{"function": "iReadCard", "iType": 1, "iAuthType": 0, "pCardInfo": "\\ud800", "pFileAddr": "x"}', -41),
+    ],
+)
+def test_national_parser_regressions(raw: str, code: int) -> None:
+    """Inputs the fuzzer found: each is refused with its national code, never
+    a ValueError / RecursionError from deep inside."""
+    with pytest.raises(SscardError) as info:
+        parse_call(raw)
+    assert info.value.national_code == code
+    assert requested_function(raw) in (None, "iReadCardBas", "iReadCard")
+    assert parse_call('{"function": "iReadCardBas", "iType": " 3 "}').int_arg("iType") == 3

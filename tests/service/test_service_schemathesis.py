@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+import requests
+from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 from service_cards import TOKEN, auth, card_os
@@ -25,7 +26,7 @@ from terminal.service.pinentry import ScriptedPinEntry
 from terminal.service.server import ServiceServer, bind_sockets
 from terminal.service.tokens import AccessToken
 
-EXAMPLES = 6
+EXAMPLES = 4
 
 
 @pytest.fixture(scope="module")
@@ -65,16 +66,26 @@ def _document() -> dict[str, Any]:
 schema = schemathesis.openapi.from_dict(_document())
 
 
+@pytest.fixture(scope="module")
+def http_session() -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        yield session
+
+
 @schema.parametrize()
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
     derandomize=True,
+    phases=[Phase.explicit, Phase.generate],
     suppress_health_check=list(HealthCheck),
 )
-def test_no_server_error(case: Any, fuzzed_service: ServiceServer, card_in_reader: None) -> None:
+def test_no_server_error(
+    case: Any, fuzzed_service: ServiceServer, card_in_reader: None, http_session: requests.Session
+) -> None:
     case.call_and_validate(
         base_url=f"http://127.0.0.1:{fuzzed_service.config.port}",
+        session=http_session,
         headers=auth(),
         checks=[not_a_server_error, response_schema_conformance, content_type_conformance],
         timeout=20,

@@ -110,10 +110,18 @@ def test_purse_commands_need_the_purse_selected() -> None:
     ],
 )
 def test_purse_commands_by_life_cycle(state: LifeCycle, expected: int) -> None:
-    card = active_card(life_cycle=state) if state is not LifeCycle.BLANK else CardOS(active_image(life_cycle=state))
+    card = (
+        active_card(life_cycle=state)
+        if state is not LifeCycle.BLANK
+        else CardOS(active_image(life_cycle=state))
+    )
     send(card, apdu(0x00, 0xA4, 0x04, 0x00, PURSE_NAME, 0))
-    for command in ("805C000204", "80500002 0B 01 000003E8 110102000001 10", "805A000202000008",
-                    "80520000 0B 20260301 081500 00000000 04"):
+    for command in (
+        "805C000204",
+        "80500002 0B 01 000003E8 110102000001 10",
+        "805A000202000008",
+        "80520000 0B 20260301 081500 00000000 04",
+    ):
         assert sw(card, command) == expected
 
 
@@ -222,7 +230,9 @@ def test_purchase_debit_tac_mac2_and_state(card: CardOS) -> None:
     tac, mac2 = answer[:4], answer[4:]
     assert mac2 == session_mac(card_key(card, KeyRole.PK), Algorithm.SM4, seed, purchase_mac2_data(350))
     assert tac == tac_mac(
-        card_key(card, KeyRole.TK), Algorithm.SM4, purchase_tac_data(350, TYPE_PURCHASE, TERMINAL, SEQUENCE, DATE, TIME)
+        card_key(card, KeyRole.TK),
+        Algorithm.SM4,
+        purchase_tac_data(350, TYPE_PURCHASE, TERMINAL, SEQUENCE, DATE, TIME),
     )
     assert balance(card) == 1650
     newest = TransactionRecord.from_bytes(send(card, "00B201C400")[0])
@@ -386,7 +396,13 @@ def _ticket_update(card: CardOS) -> bytes:
     from emulator.card_os.security import KeyMac
 
     challenge = send(card, "0084000004")[0]
-    command = CommandApdu(0x00, 0xDC, 0x01, (21 << 3) | 4, bytes((0x01, 21)) + bytes.fromhex("2026" + "20260101" + "20261231") + b"1" + TERMINAL + DATE)
+    command = CommandApdu(
+        0x00,
+        0xDC,
+        0x01,
+        (21 << 3) | 4,
+        bytes((0x01, 21)) + bytes.fromhex("2026" + "20260101" + "20261231") + b"1" + TERMINAL + DATE,
+    )
     amk = card.profile.key_for_role(KeyRole.AMK)
     assert amk is not None
     return wrap_command(command, iv_from_challenge(challenge, 16), KeyMac(card.key_object(amk.kid))).encode()

@@ -86,7 +86,10 @@ def test_ticket_and_bankcard_commands(card_slot: Slot) -> None:
     assert run(card_slot, ["ticket", "buy", "--year", "1999"]).exit_code == 2
     gate = out(run(card_slot, ["ticket", "show", "--json"]))
     assert gate["present"] is True and gate["valid"] is True and gate["year"] == year
-    assert out(run(card_slot, ["ticket", "show", "--date", f"{int(year) + 1}-01-01", "--json"]))["valid"] is False  # type: ignore[call-overload]
+    assert (
+        out(run(card_slot, ["ticket", "show", "--date", f"{int(year) + 1}-01-01", "--json"]))["valid"]
+        is False
+    )  # type: ignore[call-overload]
     bank = run(card_slot, ["bankcard"])
     assert bank.exit_code == 0 and "629113******" in bank.stdout and "北京银行" in bank.stdout
     assert out(run(card_slot, ["bankcard", "--json"]))["last4"] == bank.stdout.split("******")[1][:4]

@@ -34,7 +34,9 @@ from terminal.keysource import DevKeyFileKeySource, HsmKeySource, SoftwareHsm
 from terminal.session import CardSession
 
 
-def _session(generation: int = 3, *, life_cycle: LifeCycle = LifeCycle.ACTIVE, **options: object) -> CardSession:
+def _session(
+    generation: int = 3, *, life_cycle: LifeCycle = LifeCycle.ACTIVE, **options: object
+) -> CardSession:
     options.setdefault("key_source", psam_source())
     session, _ = session_for(active_card(generation, life_cycle=life_cycle), **options)  # type: ignore[arg-type]
     return session
@@ -63,14 +65,20 @@ def test_load_purchase_sequence_with_balance_checks() -> None:
     assert wallet.wallet_balance(session).balance == expected
     records = wallet.wallet_records(session)
     assert [(r.operation, r.counter, r.amount) for r in records.records] == [
-        ("load", 1, 99), ("purchase", 2, 1), ("purchase", 1, 300), ("purchase", 0, 200), ("load", 0, 5000)
+        ("load", 1, 99),
+        ("purchase", 2, 1),
+        ("purchase", 1, 300),
+        ("purchase", 0, 200),
+        ("load", 0, 5000),
     ]
     assert records.records[1].to_dict()["type_text"] == "消费 purchase"
     ops = [(e.operation, e.result) for e in journal.entries]
     assert ops.count(("wallet.load", "ok")) == 2 and ops.count(("wallet.purchase", "ok")) == 3
     entry = journal.last("wallet.purchase")
     assert entry.details["counter"] == "2" and entry.details["balance_before"] == "4500"
-    assert entry.outcome_details["tac_verified"] == "true" and entry.outcome_details["mac2_verified"] == "true"
+    assert (
+        entry.outcome_details["tac_verified"] == "true" and entry.outcome_details["mac2_verified"] == "true"
+    )
     # the social security application is selected again after every wallet flow
     assert flows.read_basic(session).card_number == "X00000019"
 
@@ -154,9 +162,16 @@ def test_ticket_buy_show_and_second_purchase_refused() -> None:
     assert ticket.read_ticket(session, on=now.date()).present is False
     bought = ticket.buy_ticket(session, now=now)
     assert bought.to_dict() == {
-        "year": 2026, "valid_from": "2026-01-01", "valid_until": "2026-12-31", "kind": "1",
-        "kind_text": "公园年票 park annual ticket", "price": "100.00", "price_fen": 10000,
-        "terminal": "110102000001", "sold_on": "2026-11-30", "replaced_year": None,
+        "year": 2026,
+        "valid_from": "2026-01-01",
+        "valid_until": "2026-12-31",
+        "kind": "1",
+        "kind_text": "公园年票 park annual ticket",
+        "price": "100.00",
+        "price_fen": 10000,
+        "terminal": "110102000001",
+        "sold_on": "2026-11-30",
+        "replaced_year": None,
         "journal_entry": bought.journal_entry,
     }
     gate = ticket.read_ticket(session, on=dt.date(2026, 12, 1))
@@ -189,13 +204,19 @@ def test_ticket_with_hsm_steps() -> None:
     assert step.done and step.result is not None and step.result.year == ticket.today().year
 
 
-@pytest.mark.parametrize(("interface", "protocol", "source"), [("contact", "T0", "pse"), ("contactless", "T1", "ppse")])
+@pytest.mark.parametrize(
+    ("interface", "protocol", "source"), [("contact", "T0", "pse"), ("contactless", "T1", "ppse")]
+)
 def test_bank_card_number(interface: str, protocol: str, source: str) -> None:
     journal = MemoryJournal()
     session, _ = session_for(active_card(interface=interface), journal=journal, protocol=protocol)
     info = bankcard.read_bank_card(session)
     assert info.source == source and info.bank == "BOB" and info.bank_name == "北京银行"
-    assert info.pan_masked.startswith("629113") and info.pan_masked[6:12] == "******" and len(info.pan_masked) == 16
+    assert (
+        info.pan_masked.startswith("629113")
+        and info.pan_masked[6:12] == "******"
+        and len(info.pan_masked) == 16
+    )
     assert info.expiry == "2035-02" and info.aid == "A000000333010101"
     entry = journal.last("bankcard.read")
     assert entry.outcome_details["pan_masked"] == info.pan_masked

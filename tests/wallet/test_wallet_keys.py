@@ -130,7 +130,9 @@ def test_psam_cipher_commands_directly() -> None:
     assert send("80FA2800 05 0000000000")[1] == 0x6985  # LK has no tac usage
     assert send("801A000908" + FACTOR.hex())[1] == 0x9000  # TK
     assert send("80FA2800 03 000000")[1] == 0x6700
-    assert send("80FA2000" + f"{len(PSEED) + 1:02X}" + (PSEED + b"x").hex())[1] == 0x6985  # TK cannot make MACs
+    assert (
+        send("80FA2000" + f"{len(PSEED) + 1:02X}" + (PSEED + b"x").hex())[1] == 0x6985
+    )  # TK cannot make MACs
 
 
 def test_hsm_wallet_texts_and_refusals() -> None:
@@ -139,7 +141,9 @@ def test_hsm_wallet_texts_and_refusals() -> None:
     good = f"03|{pk}|{FACTOR.hex().upper()}|{PSEED.hex().upper()}|{M1.hex().upper()}|"
     answer = purse_answer(local, good)
     assert answer == session_mac(_card_key(KeyRole.PK), Algorithm.SM4, PSEED, M1).hex().upper() + "|"
-    assert purse_answer(local, "03|0003|" + FACTOR.hex() + "|" + "00" * 8 + "|") is None  # RK: not a wallet text
+    assert (
+        purse_answer(local, "03|0003|" + FACTOR.hex() + "|" + "00" * 8 + "|") is None
+    )  # RK: not a wallet text
     assert purse_answer(local, "no bars") is None
     assert purse_answer(local, "09|0008|00|00|") is None  # unknown flag: left to the generic parser
     assert purse_answer(local, f"03|{pk}|ZZ|{PSEED.hex()}|00|") == "-41|"
@@ -165,8 +169,13 @@ class _Scripted:
 
 @pytest.mark.parametrize(
     ("answer", "error", "code"),
-    [("-2202|", KeySourceError, -2202), ("-99|", KeySourceError, -24), ("ZZZZZZZZ|", InvalidInput, -42),
-     ("A|B|", InvalidInput, -14), ("-x|", InvalidInput, -14)],
+    [
+        ("-2202|", KeySourceError, -2202),
+        ("-99|", KeySourceError, -24),
+        ("ZZZZZZZZ|", InvalidInput, -42),
+        ("A|B|", InvalidInput, -14),
+        ("-x|", InvalidInput, -14),
+    ],
 )
 def test_hsm_answers_are_checked(answer: str, error: type[Exception], code: int) -> None:
     keys = HsmPurseKeys(_Scripted(answer))
@@ -180,7 +189,10 @@ def test_hsm_verdicts_and_step_texts() -> None:
     keys = HsmPurseKeys(module)
     assert keys.check_tac(Algorithm.TDES, FACTOR, M2, bytes(4)) is True
     assert module.requests[-1] == f"01|0029|{FACTOR.hex().upper()}|{M2.hex().upper()}|00000000|"
-    assert HsmPurseKeys(_Scripted("-15|")).check_purchase_mac2(Algorithm.SM4, FACTOR, PSEED, M2, bytes(4)) is False
+    assert (
+        HsmPurseKeys(_Scripted("-15|")).check_purchase_mac2(Algorithm.SM4, FACTOR, PSEED, M2, bytes(4))
+        is False
+    )
     assert HsmPurseKeys(_Scripted("-21|")).load_mac2(Algorithm.SM4, FACTOR, SEED, M1, bytes(4), M2) is None
     with pytest.raises(InvalidInput):
         HsmPurseKeys(_Scripted("1|")).check_tac(Algorithm.SM4, FACTOR, M2, bytes(4))

@@ -84,7 +84,9 @@ def test_purse_state_and_record_codecs() -> None:
     assert again == state and len(state.to_bytes()) == PurseState.SIZE
     with pytest.raises(ImageError):
         PurseState.from_bytes(b"\x00" * 3)
-    record = TransactionRecord(7, 250, 0x06, bytes.fromhex("110102000001"), bytes.fromhex("20260301"), b"\x08\x15\x00")
+    record = TransactionRecord(
+        7, 250, 0x06, bytes.fromhex("110102000001"), bytes.fromhex("20260301"), b"\x08\x15\x00"
+    )
     assert TransactionRecord.from_bytes(record.to_bytes()) == record
     with pytest.raises(ValueError):
         TransactionRecord.from_bytes(b"\x00" * 22)
@@ -93,7 +95,9 @@ def test_purse_state_and_record_codecs() -> None:
 
 
 def test_park_ticket_codec() -> None:
-    ticket = ParkTicket(2026, dt.date(2026, 1, 1), dt.date(2026, 12, 31), "1", "110102000001", dt.date(2026, 3, 1))
+    ticket = ParkTicket(
+        2026, dt.date(2026, 1, 1), dt.date(2026, 12, 31), "1", "110102000001", dt.date(2026, 3, 1)
+    )
     raw = ticket.to_bytes()
     assert len(raw) == 21 and raw[:2] == b"\x20\x26"
     assert ParkTicket.from_bytes(raw) == ticket
@@ -205,7 +209,13 @@ def test_bad_amounts(text: object, reason: str, code: int) -> None:
 
 def test_check_amount_in_fen() -> None:
     assert check_amount(1) == 1
-    for bad, reason in ((0, "zero"), (-1, "negative"), (True, "format"), (1.5, "format"), (2**32, "too_large")):
+    for bad, reason in (
+        (0, "zero"),
+        (-1, "negative"),
+        (True, "format"),
+        (1.5, "format"),
+        (2**32, "too_large"),
+    ):
         with pytest.raises(InvalidAmount) as info:
             check_amount(bad)
         assert info.value.reason == reason

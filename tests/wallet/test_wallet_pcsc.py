@@ -95,7 +95,11 @@ def test_wallet_ticket_and_bank_card_over_pcsc(
         records = wallet.wallet_records(session)
         assert records.balance.balance == 99_000
         assert [(r.operation, r.amount) for r in records.records] == [
-            ("purchase", 600), ("purchase", 250), ("purchase", 150), ("load", 2_000), ("load", 98_000)
+            ("purchase", 600),
+            ("purchase", 250),
+            ("purchase", 150),
+            ("load", 2_000),
+            ("load", 98_000),
         ]
         sold = dt.datetime(2026, 5, 1, 10, 0, 0)
         assert ticket.buy_ticket(session, now=sold).year == 2026

@@ -43,7 +43,9 @@ def active_image(generation: int = 3, *, life_cycle: LifeCycle = LifeCycle.ACTIV
     return demo_card_image(generation, life_cycle=life_cycle)
 
 
-def active_card(generation: int = 3, *, interface: str = "contact", life_cycle: LifeCycle = LifeCycle.ACTIVE) -> CardOS:
+def active_card(
+    generation: int = 3, *, interface: str = "contact", life_cycle: LifeCycle = LifeCycle.ACTIVE
+) -> CardOS:
     card = CardOS(active_image(generation, life_cycle=life_cycle), interface=interface)  # type: ignore[arg-type]
     card.power_on()
     return card
@@ -85,8 +87,12 @@ def balance(card: CardOS) -> int:
     return int.from_bytes(data, "big")
 
 
-def init_load(card: CardOS, amount: int, *, key_index: int = 1, terminal: bytes = TERMINAL) -> tuple[bytes, int]:
-    return send(card, apdu(0x80, 0x50, 0x00, 0x02, bytes((key_index,)) + amount.to_bytes(4, "big") + terminal, 0x10))
+def init_load(
+    card: CardOS, amount: int, *, key_index: int = 1, terminal: bytes = TERMINAL
+) -> tuple[bytes, int]:
+    return send(
+        card, apdu(0x80, 0x50, 0x00, 0x02, bytes((key_index,)) + amount.to_bytes(4, "big") + terminal, 0x10)
+    )
 
 
 def init_purchase(card: CardOS, amount: int, *, terminal: bytes = TERMINAL) -> tuple[bytes, int]:
@@ -106,7 +112,11 @@ class LoadInit:
     def parse(cls, data: bytes) -> LoadInit:
         assert len(data) == 16
         return cls(
-            int.from_bytes(data[:4], "big"), int.from_bytes(data[4:6], "big"), data[6], data[7], data[8:12],
+            int.from_bytes(data[:4], "big"),
+            int.from_bytes(data[4:6], "big"),
+            data[6],
+            data[7],
+            data[8:12],
             data[12:16],
         )
 
@@ -114,7 +124,9 @@ class LoadInit:
 def credit_apdu(card: CardOS, init: LoadInit, amount: int, *, wrong: bool = False) -> bytes:
     key = card_key(card, KeyRole.LK)
     mac2 = session_mac(
-        key, card.profile.algorithm, load_seed(init.random, init.counter),
+        key,
+        card.profile.algorithm,
+        load_seed(init.random, init.counter),
         load_mac2_data(amount, TYPE_LOAD, TERMINAL, DATE, TIME),
     )
     if wrong:
@@ -136,7 +148,9 @@ def debit_apdu(card: CardOS, init_data: bytes, amount: int, *, wrong: bool = Fal
     random, counter = init_data[11:15], int.from_bytes(init_data[4:6], "big")
     seed = purchase_seed(random, counter, SEQUENCE)
     mac1 = session_mac(
-        card_key(card, KeyRole.PK), card.profile.algorithm, seed,
+        card_key(card, KeyRole.PK),
+        card.profile.algorithm,
+        seed,
         purchase_mac1_data(amount, TYPE_PURCHASE, TERMINAL, DATE, TIME),
     )
     if wrong:
@@ -166,7 +180,9 @@ def session_for(
 ) -> tuple[CardSession, InProcessTransport]:
     transport = InProcessTransport(reader="In-process card", protocol=protocol)  # type: ignore[arg-type]
     transport.insert(card)
-    session = CardSession(transport, key_source=key_source, journal=journal if journal is not None else MemoryJournal())
+    session = CardSession(
+        transport, key_source=key_source, journal=journal if journal is not None else MemoryJournal()
+    )
     session.connect()
     return session, transport
 
