@@ -46,6 +46,7 @@ from terminal.registry.errors import CardNotFound, RegistryStorageError
 COMMANDS = (
     "readers", "read", "pin", "activate", "block", "unblock", "status", "authenticate",
     "file", "apdu", "demo", "emulator", "serve", "registry", "journal", "bench",
+    "issue", "replace", "wallet", "ticket", "bankcard",
 )  # fmt: skip
 
 

@@ -86,7 +86,10 @@ def test_response_decode_and_check(raw: bytes, context: str | None, accept: froz
         checked = response.check(context, accept=accept)  # type: ignore[arg-type]
     except SscardError as exc:
         assert exc.sw == response.sw
-        assert raw[:-2].hex() not in str(exc) or not raw[:-2]
+        # The response body never leaks into the message (short bodies can
+        # collide with the status word's own hex by chance, so only check 4+).
+        if len(raw) - 2 >= 4:
+            assert raw[:-2].hex() not in str(exc).lower()
         return
     assert checked is response
 

@@ -88,6 +88,10 @@ def test_openapi_document(svc: Service) -> None:
         "/api/v1/card/status", "/api/v1/card/read", "/api/v1/card/write", "/api/v1/card/activate",
         "/api/v1/card/block", "/api/v1/card/unblock", "/api/v1/pin/status", "/api/v1/pin/verify",
         "/api/v1/pin/change", "/api/v1/pin/reset", "/api/v1/pin/unblock",
+        "/api/v1/issuance/issue", "/api/v1/issuance/replace", "/api/v1/issuance/inspect",
+        "/api/v1/issuance/scrap", "/api/v1/wallet/balance", "/api/v1/wallet/load",
+        "/api/v1/wallet/purchase", "/api/v1/wallet/records", "/api/v1/ticket/buy",
+        "/api/v1/ticket/show", "/api/v1/bankcard",
     }
     assert paths == expected
     assert not any("apdu" in p for p in paths)
