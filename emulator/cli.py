@@ -30,7 +30,7 @@ from card_model.lifecycle import LifeCycle
 from emulator._data import load_data, profile_names
 from emulator.errors import EmulatorUsageError, FaultSpecError, HostNotRunning, exit_code_for
 
-__all__ = ["emulator_group", "main"]
+__all__ = ["emulator_group", "error_body", "main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _JSON_KEY = "sscard.emulator.json"
@@ -63,9 +63,17 @@ def _emit(ctx: click.Context, payload: dict[str, Any], lines: list[str]) -> None
             click.echo(line)
 
 
+def error_body(exc: SscardError) -> dict[str, Any]:
+    """The contract's JSON error body (interfaces.md: codes as strings) plus the exit code."""
+    body = exc.to_dict()
+    body["national_code"] = str(exc.national_code)
+    body["exit_code"] = exit_code_for(exc)
+    return body
+
+
 def _fail(ctx: click.Context, exc: SscardError) -> None:
     if _json_mode(ctx):
-        click.echo(json.dumps(exc.to_dict(), ensure_ascii=False), err=True)
+        click.echo(json.dumps(error_body(exc), ensure_ascii=False), err=True)
     else:
         click.echo(f"错误：{exc.message_zh}（{exc.error_id}，{exc.national_code}）", err=True)
         click.echo(f"error: {exc}", err=True)

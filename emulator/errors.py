@@ -15,6 +15,7 @@ from apdu.errors import SscardError
 from emulator._data import load_data
 
 __all__ = [
+    "CardNotSeen",
     "ControlError",
     "EmulatorError",
     "EmulatorUsageError",
@@ -116,6 +117,10 @@ class RemoteError(EmulatorError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.body,))
+
+
+class CardNotSeen(EmulatorError):
+    """pcscd did not show a virtual card arriving in (or leaving) its reader in time."""
 
 
 class EmulatorUsageError(EmulatorError):

@@ -244,7 +244,15 @@ class PcscStack:
         self._stop_pid(self._pid)
 
     def stop_detached(self) -> bool:
-        """Stop a pcscd that ``scripts/pcscd-up`` started (recorded in the owner file)."""
+        """Stop a pcscd that ``scripts/pcscd-up`` started (recorded in the owner file).
+
+        A pcscd that a test run or a program started in the foreground is
+        stopped only when that run is gone (an orphan of a killed run); while
+        its starter lives, it is left alone.
+        """
+        record = self._owner_record()
+        if not record.get("detached", False) and not self._starter_gone(record):
+            return False
         pid = self._owned_pid()
         if pid is None:
             return False
@@ -349,13 +357,20 @@ class PcscStack:
         record = self._owner_record()
         if pid is None or record.get("detached", True):
             return
-        starter = record.get("starter")
-        if isinstance(starter, int) and Path(f"/proc/{starter}").exists() and not _is_zombie(starter):
+        if not self._starter_gone(record):
             return  # the run that started it is still going and will stop it
         log.info("adopting pcscd pid %d left behind by an interrupted run", pid)
         self._pid = pid
         self.started = True
         self._write_owner()
+
+    @staticmethod
+    def _starter_gone(record: dict[str, object]) -> bool:
+        """True when the owner record names a starter process that no longer runs."""
+        starter = record.get("starter")
+        if not isinstance(starter, int) or isinstance(starter, bool):
+            return False
+        return not Path(f"/proc/{starter}").exists() or _is_zombie(starter)
 
     def _owner_record(self) -> dict[str, object]:
         try:
@@ -450,7 +465,12 @@ def main(argv: list[str] | None = None) -> int:
     except StackError as exc:
         print(f"error: {exc}")
         return 3
-    owner = "ours" if stack._owned_pid() else "not ours"
+    if stack._owned_pid() is None:
+        owner = "not ours; scripts/pcscd-down leaves it alone"
+    elif stack._owner_record().get("detached", False):
+        owner = "ours; stop it with scripts/pcscd-down"
+    else:
+        owner = "started by a running test or program, which stops it"
     print(f"pcscd running ({owner}); log {stack.log_path}")
     for slot, name in sorted(stack.slots.items()):
         print(f"  slot {slot:2d}  tcp {VPCD_BASE_PORT + slot}  {name}")

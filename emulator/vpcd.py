@@ -45,6 +45,30 @@ class VirtualCard(Protocol):
     def process(self, apdu: bytes) -> bytes: ...
 
 
+class CardWrapper:
+    """A virtual card that delegates everything to ``card`` (replaceable in
+    place: a new card OS with the same ATR, without pulling the card).
+    Subclasses override :meth:`process` to observe or disturb commands."""
+
+    def __init__(self, card: VirtualCard) -> None:
+        self.card = card
+
+    def atr(self) -> bytes:
+        return self.card.atr()
+
+    def power_on(self) -> None:
+        self.card.power_on()
+
+    def power_off(self) -> None:
+        self.card.power_off()
+
+    def reset(self) -> None:
+        self.card.reset()
+
+    def process(self, apdu: bytes) -> bytes:
+        return self.card.process(apdu)
+
+
 class Tear(Exception):
     """Raised by a card's ``process`` to pull the card out without answering."""
 

@@ -28,7 +28,7 @@ import click
 
 from apdu.errors import SscardError
 from terminal._data import load_data
-from terminal.cli_commands.errors import InternalFailure, UsageProblem
+from terminal.cli_commands.errors import InternalFailure, OperationCancelled, UsageProblem
 from terminal.cli_commands.exits import exit_code_for, report_error
 from terminal.cli_commands.state import cli_state, configure_logging, global_params, with_global_options
 
@@ -79,8 +79,11 @@ class SscardGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, BrokenPipeError):
+        except (click.exceptions.Exit, BrokenPipeError):
             raise  # click ends these itself (a closed pipe on stdout: quietly)
+        except click.exceptions.Abort:
+            # a declined confirmation or Ctrl+C / end of input at a prompt
+            ctx.exit(report_error(OperationCancelled("cancelled at a prompt"), json_mode=cli_state(ctx).json))
         except click.ClickException as exc:
             if not cli_state(ctx).json:
                 raise

@@ -10,10 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from apdu.errors import AmbiguousReaderError, CardRemovedError, ReaderNotFoundError, SscardError
+from apdu.errors import (
+    AmbiguousReaderError,
+    CardRemovedError,
+    KeySourceError,
+    ReaderNotFoundError,
+    SscardError,
+)
 from terminal._data import load_data
 
-__all__ = ["CardDataMismatch", "ReaderAmbiguous", "ReaderNotMatched", "TornOperation"]
+__all__ = ["CardDataMismatch", "HsmUnavailable", "ReaderAmbiguous", "ReaderNotMatched", "TornOperation"]
 
 
 def _row(cls: type) -> dict[str, Any] | None:
@@ -63,6 +69,14 @@ class ReaderAmbiguous(_TerminalDefaults, AmbiguousReaderError):
 class CardDataMismatch(_TerminalDefaults, SscardError):
     """Caller data (``pCardInfo``: card identification code, card number) do not
     match the card in the reader (-22)."""
+
+
+class HsmUnavailable(_TerminalDefaults, KeySourceError):
+    """The security module of ``--hsm-command`` cannot be started, ended, or
+    did not answer in time (-1020; a key source error, exit 9)."""
+
+    def __init__(self, message: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
 
 
 class TornOperation(_TerminalDefaults, CardRemovedError):

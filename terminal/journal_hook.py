@@ -18,8 +18,10 @@ Every flow opens a :class:`JournalScope` before it touches the card::
   ("refused" for business rules and bad input: PIN entry rules -31..-36,
   invalid input, data not matching the card, registry refusals).
 - A transport failure (card removed, reset, mute, PC/SC gone) while a write
-  is in flight (inside ``scope.write``): the command may or may not have
-  executed, so the entry is marked *torn* with what is known and
+  is in flight (inside ``scope.write``), or after a write of the same scope
+  was done (a flow of several writes): the command may or may not have
+  executed, or the card holds part of the operation, so the entry is marked
+  *torn* with what is known and
   :class:`~terminal.errors.TornOperation` is raised; the next session
   resolves it (``terminal.flows.resolve_torn``) from the card's state.
 
@@ -29,7 +31,8 @@ text, integers or booleans.
 
 Hooks: :class:`NullJournal` (records nothing), :class:`MemoryJournal`
 (in-process list, for tests and the demo) and :class:`RegistryJournal`
-(adapter over :class:`terminal.registry.Journal`).
+(adapter over :class:`terminal.registry.Journal`); all three check the
+details in :class:`CheckedHook` and record them in ``_begin``/``_complete``.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ if TYPE_CHECKING:
     from terminal.registry import Journal
 
 __all__ = [
+    "CheckedHook",
     "DetailValue",
     "IncompleteEntry",
     "JournalHook",
@@ -58,6 +62,7 @@ __all__ = [
     "JournalScope",
     "MemoryJournal",
     "NullJournal",
+    "Outcome",
     "RegistryJournal",
     "check_details",
 ]
@@ -119,12 +124,22 @@ class JournalHook(Protocol):
     def resolve(self, entry_id: int, *, resolution: str, result: JournalResult, note: str) -> None: ...
 
 
-class NullJournal:
-    """Records nothing (still refuses secret-looking detail keys)."""
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What ``complete`` records: the result, its codes and the checked details."""
+
+    result: JournalResult
+    national_code: int
+    sw: int | None
+    details: dict[str, str]
+
+
+class CheckedHook:
+    """The ``begin``/``complete`` half of a hook: details are checked
+    (:func:`check_details`) once here, then handed to ``_begin``/``_complete``."""
 
     def begin(self, operation: str, *, card_id: str | None, details: Mapping[str, DetailValue]) -> int | None:
-        check_details(details)
-        return None
+        return self._begin(operation, card_id, check_details(details))
 
     def complete(
         self,
@@ -135,7 +150,17 @@ class NullJournal:
         sw: int | None = None,
         details: Mapping[str, DetailValue] | None = None,
     ) -> None:
-        check_details(details)
+        self._complete(entry_id, Outcome(result, national_code, sw, check_details(details)))
+
+    def _begin(self, operation: str, card_id: str | None, details: dict[str, str]) -> int | None:
+        return None
+
+    def _complete(self, entry_id: int | None, outcome: Outcome) -> None:
+        return None
+
+
+class NullJournal(CheckedHook):
+    """Records nothing (still refuses secret-looking detail keys)."""
 
     def mark_torn(self, entry_id: int | None, note: str) -> None:
         return None
@@ -164,7 +189,7 @@ class MemoryEntry:
     resolution_note: str | None = None
 
 
-class MemoryJournal:
+class MemoryJournal(CheckedHook):
     """An in-process journal (tests, the demo): ``entries`` in begin order."""
 
     def __init__(self) -> None:
@@ -176,25 +201,16 @@ class MemoryJournal:
                 return entry
         raise JournalEntryNotFound(entry_id=entry_id)
 
-    def begin(self, operation: str, *, card_id: str | None, details: Mapping[str, DetailValue]) -> int | None:
-        entry = MemoryEntry(
-            len(self.entries) + 1, operation, card_id, check_details(details), datetime.now(UTC)
-        )
+    def _begin(self, operation: str, card_id: str | None, details: dict[str, str]) -> int | None:
+        entry = MemoryEntry(len(self.entries) + 1, operation, card_id, details, datetime.now(UTC))
         self.entries.append(entry)
         return entry.entry_id
 
-    def complete(
-        self,
-        entry_id: int | None,
-        *,
-        result: JournalResult,
-        national_code: int = 0,
-        sw: int | None = None,
-        details: Mapping[str, DetailValue] | None = None,
-    ) -> None:
+    def _complete(self, entry_id: int | None, outcome: Outcome) -> None:
         entry = self._entry(entry_id)
-        entry.outcome_details = check_details(details)
-        entry.state, entry.result, entry.national_code, entry.sw = "completed", result, national_code, sw
+        entry.outcome_details = outcome.details
+        entry.state, entry.result = "completed", outcome.result
+        entry.national_code, entry.sw = outcome.national_code, outcome.sw
 
     def mark_torn(self, entry_id: int | None, note: str) -> None:
         entry = self._entry(entry_id)
@@ -224,7 +240,7 @@ class MemoryJournal:
         raise JournalEntryNotFound(entry_id=None)
 
 
-class RegistryJournal:
+class RegistryJournal(CheckedHook):
     """Adapter over the registry's append-only :class:`terminal.registry.Journal`."""
 
     def __init__(self, journal: Journal, *, terminal: str, operator: str, agent: str | None = None) -> None:
@@ -233,29 +249,25 @@ class RegistryJournal:
         self.operator = operator
         self.agent = agent
 
-    def begin(self, operation: str, *, card_id: str | None, details: Mapping[str, DetailValue]) -> int | None:
+    def _begin(self, operation: str, card_id: str | None, details: dict[str, str]) -> int | None:
         return self.journal.begin(
             operation,
             card_id=card_id,
             terminal=self.terminal,
             operator=self.operator,
             agent=self.agent,
-            details=check_details(details),
+            details=details,
         )
 
-    def complete(
-        self,
-        entry_id: int | None,
-        *,
-        result: JournalResult,
-        national_code: int = 0,
-        sw: int | None = None,
-        details: Mapping[str, DetailValue] | None = None,
-    ) -> None:
+    def _complete(self, entry_id: int | None, outcome: Outcome) -> None:
         if entry_id is None:
             return
         self.journal.complete(
-            entry_id, result=result, national_code=national_code, sw=sw, details=check_details(details)
+            entry_id,
+            result=outcome.result,
+            national_code=outcome.national_code,
+            sw=outcome.sw,
+            details=outcome.details,
         )
 
     def mark_torn(self, entry_id: int | None, note: str) -> None:
@@ -335,7 +347,9 @@ class JournalScope:
         if exc is None:
             self.hook.complete(self.entry_id, result="ok", details=self.outcome)
             return
-        if self._in_flight is not None and isinstance(exc, TransportError):
+        if (self._in_flight is not None or self._writes_done) and isinstance(exc, TransportError):
+            # a write in flight, or one done before the card vanished (the card
+            # may hold part of the operation): torn, for the next session to settle
             note = self._torn_note(exc)
             try:
                 self.hook.mark_torn(self.entry_id, note)
@@ -356,4 +370,6 @@ class JournalScope:
 
     def _torn_note(self, exc: SscardError) -> str:
         done = f"; completed before: {', '.join(self._writes_done)}" if self._writes_done else ""
+        if self._in_flight is None:
+            return f"{exc.error_id} between writes{done}"
         return f"{exc.error_id} while {self._in_flight} was in flight{done}"

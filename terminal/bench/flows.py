@@ -1,12 +1,15 @@
 """Terminal flows over PC/SC: latency, and APDUs per flow against the card layout's minimum.
 
-Our card OS (demo generation-3 image, contact) sits in one vpcd slot and the
-demo PSAM in another; the terminal keeps one ``PsamKeySource`` open (as a
-counter does) and each flow is a whole card session as the CLI runs it:
-``CardSession.open`` (SCardConnect, ATR, SELECT SSSE, EF05), the flow of
-``terminal.flows``, ``close`` (disconnect with reset).  Before every call a
-fresh card image is put in the slot, untimed, so state-changing flows
-(PIN change/reset/unblock, activation) always start from the same card.
+Our card OS (contact) sits in one vpcd slot and the demo PSAM in another;
+the terminal keeps one ``PsamKeySource`` open (as a counter does) and each
+flow is a whole card session as the CLI runs it: ``CardSession.open``
+(SCardConnect, ATR, SELECT SSSE, EF05), the flow of ``terminal.flows``,
+``close`` (disconnect with reset).  Before every call a fresh card image is
+put in the slot, untimed, so state-changing flows (PIN change/reset/unblock,
+activation, wallet load/purchase, issuance) always start from the same card
+(:mod:`terminal.bench.flow_cases`: which card each flow starts from;
+issuance starts from a blank stock card, without detection, and writes
+into a fresh registry).
 
 Anchor: ``flows.session``, a bare card session (open + detect + close, no
 flow) timed in the same rounds; each flow's ratio says how many bare
@@ -14,11 +17,11 @@ sessions it costs.  APDUs are counted at the virtual cards (``VpcdLink``)
 during one extra call of each flow, card and PSAM separately, and compared
 with ``data/flows.toml``'s minimum (``flows.<name>.apdus`` over
 ``flows.<name>.apdus_min``).  The same flows also run in process
-(``InProcessTransport`` to the same card OS and PSAM, ``flows.<name>.in_process``)
-to show what PC/SC adds to the terminal's and the card's own work.  The journal hook is the default null hook:
-a registry journal adds the ``scale`` section's journal entry cost.
-Issuance and wallet load are not measured: their terminal flows do not
-exist yet.
+(``InProcessTransport`` to the same card OS and PSAM,
+``flows.<name>.in_process``) to show what PC/SC adds to the terminal's and
+the card's own work.  The journal hook is the default null hook: a registry
+journal adds the ``scale`` section's journal entry cost.  Slow flows
+(issuance) run fewer calls per round (``weights`` in ``data/plan.toml``).
 """
 
 from __future__ import annotations
@@ -31,16 +34,16 @@ from math import ceil
 from typing import Any
 
 from apdu.inprocess import InProcessTransport
+from apdu.pcsc import PcscTransport
 from card_model.demo import demo_ca, demo_card_image, demo_holder, demo_psam_image
 from card_model.lifecycle import LifeCycle
 from emulator.card_os import CardOS
 from emulator.psam import PsamCard
-from emulator.stack import PcscStack
 from emulator.vpcd import VpcdLink
-from terminal import flows
 from terminal.bench._data import load_data
 from terminal.bench.context import BenchContext
 from terminal.bench.errors import BenchError
+from terminal.bench.flow_cases import FlowCase, IssuanceRegistry, flow_cases
 from terminal.bench.report import Figure, Ratio, SectionResult, latency_figure
 from terminal.bench.slots import connect_when_present, inserted
 from terminal.bench.timing import Subject, measure_interleaved
@@ -50,7 +53,6 @@ from terminal.session import CardSession
 __all__ = ["minimum_apdus", "run"]
 
 SECTION = "flows"
-NEW_PIN = "135790"
 APDU_CHUNK = 256
 
 
@@ -67,11 +69,21 @@ def _der_length(data: bytes) -> int:
     return 2 + size + int.from_bytes(data[2 : 2 + size], "big")
 
 
+def _item(entry: str | dict[str, Any]) -> tuple[int, str]:
+    """A minimum entry: one APDU (a string) or ``{apdus = N, what = "..."}``."""
+    if isinstance(entry, str):
+        return 1, entry
+    count = int(entry["apdus"])
+    return count, f"{entry['what']} ({count} APDUs)"
+
+
 def minimum_apdus(name: str, image_files: dict[int, bytes]) -> tuple[int, int, list[str]]:
     """``(card, psam, commands)``: the minimum of ``data/flows.toml`` for ``name``."""
     row = load_data("flows")["flows"][name]
-    commands = [f"card: {c}" for c in row["card"]] + [f"psam: {c}" for c in row["psam"]]
-    card = len(row["card"])
+    card_items = [_item(entry) for entry in row["card"]]
+    psam_items = [_item(entry) for entry in row["psam"]]
+    commands = [f"card: {c}" for _, c in card_items] + [f"psam: {c}" for _, c in psam_items]
+    card = sum(n for n, _ in card_items)
     certificate = row.get("certificate_reads")
     if certificate:
         fid = int(str(certificate).removeprefix("EF"), 16) | 0xEF00
@@ -81,24 +93,29 @@ def minimum_apdus(name: str, image_files: dict[int, bytes]) -> tuple[int, int, l
         commands.append(
             f"card: READ BINARY {certificate} x{reads} ({length}-byte certificate, 256 bytes per APDU)"
         )
-    return card, len(row["psam"]), commands
+    return card, sum(n for n, _ in psam_items), commands
 
 
 @dataclass
 class _Rig:
     """The card and PSAM in their slots, the open PSAM key source, the trust anchor."""
 
-    stack: PcscStack
     card_link: VpcdLink
     reader: str
     psam: PsamKeySource
     anchors: tuple[Any, ...]
 
-    def fresh_card(self, life_cycle: LifeCycle) -> None:
-        self.card_link.card = CardOS(demo_card_image(life_cycle=life_cycle), interface="contact")
+    def fresh_card(self, case: FlowCase) -> None:
+        if case.before is not None:
+            case.before()
+        self.card_link.card = CardOS(case.image(), interface="contact")
 
-    def session(self) -> CardSession:
-        return CardSession.open(self.reader, key_source=self.psam, trust_anchors=self.anchors)
+    def session(self, detect: bool = True) -> CardSession:
+        if detect:
+            return CardSession.open(self.reader, key_source=self.psam, trust_anchors=self.anchors)
+        return CardSession(
+            PcscTransport(self.reader, dispose="reset"), key_source=self.psam, trust_anchors=self.anchors
+        )
 
 
 @dataclass
@@ -109,75 +126,53 @@ class _InProcessRig:
     anchors: tuple[Any, ...]
     transport: InProcessTransport
 
-    def fresh_card(self, life_cycle: LifeCycle) -> None:
-        self.transport = InProcessTransport(
-            CardOS(demo_card_image(life_cycle=life_cycle), interface="contact")
-        )
+    def fresh_card(self, case: FlowCase) -> None:
+        if case.before is not None:
+            case.before()
+        self.transport = InProcessTransport(CardOS(case.image(), interface="contact"))
 
-    def session(self) -> CardSession:
+    def session(self, detect: bool = True) -> CardSession:
         session = CardSession(self.transport, key_source=self.psam, trust_anchors=self.anchors)
-        session.connect()
+        if detect:
+            session.connect()
         return session
 
 
-@dataclass(frozen=True)
-class _Flow:
-    name: str
-    label: str
-    run: Callable[[CardSession], object]
-    life_cycle: LifeCycle = LifeCycle.ACTIVE
-
-
-def _flows(initial_pin: str) -> list[_Flow]:
-    def verify(session: CardSession) -> object:
-        # a wrong PIN would raise PinError: every timed call verified
-        return flows.verify_pin(session, initial_pin)
-
-    table = load_data("flows")["flows"]
-    runs: dict[str, tuple[Callable[[CardSession], object], LifeCycle]] = {
-        "read_basic": (flows.read_basic, LifeCycle.ACTIVE),
-        "read_holder": (flows.read_holder, LifeCycle.ACTIVE),
-        "authenticate": (flows.authenticate_card, LifeCycle.ACTIVE),
-        "pin_verify": (verify, LifeCycle.ACTIVE),
-        "pin_change": (lambda s: flows.change_pin(s, initial_pin, NEW_PIN), LifeCycle.ACTIVE),
-        "pin_reset": (flows.reset_pin, LifeCycle.ACTIVE),
-        "pin_unblock": (flows.unblock_pin, LifeCycle.ACTIVE),
-        "activate": (flows.activate, LifeCycle.PERSONALISED),
-    }
-    if set(runs) != set(table):
-        raise BenchError("data/flows.toml and the measured flows differ")
-    return [_Flow(name, str(table[name]["label"]), call, cycle) for name, (call, cycle) in runs.items()]
-
-
-def _session_call(
-    rig: _Rig | _InProcessRig, flow: Callable[[CardSession], object] | None
-) -> Callable[[], None]:
+def _session_call(rig: _Rig | _InProcessRig, case: FlowCase | None) -> Callable[[], None]:
     def call() -> None:
-        session = rig.session()
+        session = rig.session(case.detect if case is not None else True)
         try:
-            if flow is not None:
-                flow(session)
+            if case is not None:
+                case.run(session)
         finally:
-            session.close()
+            if session.transport.connected:
+                session.close()
 
     return call
 
 
-def _count(rig: _Rig, psam_link: VpcdLink, flow: _Flow) -> tuple[int, int]:
-    rig.fresh_card(flow.life_cycle)
+def _count(rig: _Rig, psam_link: VpcdLink, case: FlowCase) -> tuple[int, int]:
+    rig.fresh_card(case)
     card_before, psam_before = rig.card_link.apdu_count, psam_link.apdu_count
-    _session_call(rig, flow.run)()
+    _session_call(rig, case)()
     return rig.card_link.apdu_count - card_before, psam_link.apdu_count - psam_before
+
+
+def _weight(case: FlowCase, settings: dict[str, Any]) -> float:
+    return float(settings.get("weights", {}).get(case.name, 1.0))
 
 
 def run(ctx: BenchContext, result: SectionResult) -> None:
     plan = ctx.plan(SECTION)
+    settings = ctx.settings(SECTION)
     stack = ctx.stack()
     holder, _card = demo_holder("gen3")
-    measured = _flows(holder.ssn.initial_pin)
     image = demo_card_image()
     files = {fid: bytes(f.content) for fid, f in image.binary_files.items()}
     with ctx.pool().take(2, "the flows") as slots, ExitStack() as held:
+        registries = IssuanceRegistry()
+        held.callback(registries.close)
+        measured = flow_cases(holder.ssn.initial_pin, registries)
         card_slot, psam_slot = slots
         card_link = held.enter_context(
             inserted(
@@ -191,34 +186,35 @@ def run(ctx: BenchContext, result: SectionResult) -> None:
         psam = PsamKeySource.open(psam_reader)
         held.callback(psam.close)
         anchors = (demo_ca().certificate,)
-        rig = _Rig(stack, card_link, stack.reader_for_slot(card_slot), psam, anchors)
+        rig = _Rig(card_link, stack.reader_for_slot(card_slot), psam, anchors)
         local = _InProcessRig(
             PsamKeySource(InProcessTransport(PsamCard(demo_psam_image()))), anchors, InProcessTransport()
         )
         held.callback(local.psam.close)
-        counts = {flow.name: _count(rig, psam_link, flow) for flow in measured}
-        subjects = [
-            Subject("session", _session_call(rig, None), prepare=lambda: rig.fresh_card(LifeCycle.ACTIVE))
-        ]
-        for flow in measured:
+        counts = {case.name: _count(rig, psam_link, case) for case in measured}
+        bare = measured[0]
+        subjects = [Subject("session", _session_call(rig, None), prepare=partial(rig.fresh_card, bare))]
+        for case in measured:
+            weight = _weight(case, settings)
             subjects.append(
                 Subject(
-                    flow.name, _session_call(rig, flow.run), prepare=partial(rig.fresh_card, flow.life_cycle)
+                    case.name, _session_call(rig, case), weight=weight, prepare=partial(rig.fresh_card, case)
                 )
             )
             subjects.append(
                 Subject(
-                    f"{flow.name}.in_process",
-                    _session_call(local, flow.run),
-                    prepare=partial(local.fresh_card, flow.life_cycle),
+                    f"{case.name}.in_process",
+                    _session_call(local, case),
+                    weight=weight,
+                    prepare=partial(local.fresh_card, case),
                 )
             )
-        ctx.log(f"flows: {', '.join(f.name for f in measured)} interleaved with a bare session")
+        ctx.log(f"flows: {', '.join(c.name for c in measured)} interleaved with a bare session")
         samples = measure_interleaved(subjects, plan)
         result.notes.append(
             f"slots {slots} (card, PSAM); each call is a whole card session; card images in memory "
-            "(no fsync per state change); null journal hook; issuance and wallet load not measured "
-            "(no terminal flows for them yet)"
+            "(no fsync per state change); null journal hook; issuance into a fresh SQLite registry "
+            "per call (opened untimed), its certificates from the demo CA in process"
         )
 
     session_fig = result.add(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from apdu.errors import SscardError
 from sm_crypto.errors import CryptoError
-from terminal.bench import apdu, crypto, flows, scale
+from terminal.bench import apdu, crypto, flows, scale, service
 from terminal.bench.chart import write_chart
 from terminal.bench.context import BenchContext, Mode
 from terminal.bench.errors import BenchError, BenchOutputError
@@ -30,6 +30,7 @@ SECTIONS: dict[str, SectionRunner] = {
     "apdu": apdu.run,
     "crypto": crypto.run,
     "flows": flows.run,
+    "service": service.run,
     "scale": scale.run,
 }
 

@@ -1,7 +1,8 @@
 """Opening the card for a CLI command: reader, key source, journal, registry.
 
 :func:`card_options` adds the options every card command shares
-(``--psam-reader``, ``--key-source``, ``--key-file``, ``--journal``);
+(``--psam-reader``, ``--key-source``, ``--hsm-command``, ``--key-file``,
+``--journal``);
 :func:`open_card` picks the reader (global ``--reader``, else ``[cli]
 reader``, else the national iType 3 rule: the contact reader holding a card,
 then a contactless one; PSAM readers never), opens a
@@ -51,6 +52,7 @@ class CardOptions:
     psam_reader: str | None = None
     key_source: str | None = None
     key_file: str | None = None
+    hsm_command: str | None = None
     journal: str | None = None
 
     @classmethod
@@ -59,12 +61,13 @@ class CardOptions:
             psam_reader=kwargs.pop("psam_reader", None),
             key_source=kwargs.pop("key_source", None),
             key_file=kwargs.pop("key_file", None),
+            hsm_command=kwargs.pop("hsm_command", None),
             journal=kwargs.pop("journal", None),
         )
 
 
 def card_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Add ``--psam-reader``, ``--key-source``, ``--key-file``, ``--journal``."""
+    """Add ``--psam-reader``, ``--key-source``, ``--hsm-command``, ``--key-file``, ``--journal``."""
     options = [
         click.option(
             "--psam-reader",
@@ -73,8 +76,14 @@ def card_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--key-source",
-            type=click.Choice(["auto", "psam", "dev_key_file", "software_hsm", "none"]),
+            type=click.Choice(["auto", "psam", "hsm", "dev_key_file", "software_hsm", "none"]),
             help="密钥来源。Where the card keys come from (default auto: the PSAM, else --key-file).",
+        ),
+        click.option(
+            "--hsm-command",
+            metavar="CMD",
+            help="加密机程序：每行一个请求、一行应答（--key-source hsm）。"
+            "Security module program: one step-1 request per line in, one answer per line out.",
         ),
         click.option(
             "--key-file",
@@ -152,12 +161,15 @@ def _key_source(
     kind = options.key_source or settings.key_source
     if options.key_file and not options.key_source and kind not in ("dev_key_file", "software_hsm"):
         kind = "dev_key_file"
+    if options.hsm_command and not options.key_source:
+        kind = "hsm"
     if kind == "none":
         return None
     return CliKeySource(
         kind,
         psam_reader=options.psam_reader or settings.psam_reader,
         key_file=options.key_file or settings.key_file,
+        hsm_command=options.hsm_command or settings.hsm_command,
         terminal_number=settings.terminal_number,
         tracer=tracer,
         busy=lambda: progress(ctx, "psam"),

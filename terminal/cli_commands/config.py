@@ -30,6 +30,7 @@ class CliSettings:
     psam_reader: str
     key_source: str
     key_file: str
+    hsm_command: str
     trust_anchors: tuple[str, ...]
     terminal_number: str
     device_number: str

@@ -13,6 +13,7 @@ __all__ = [
     "DemoSlotUnavailable",
     "DemoStepFailed",
     "InternalFailure",
+    "OperationCancelled",
     "PresentationRefused",
     "UsageProblem",
 ]
@@ -77,6 +78,10 @@ class DemoStepFailed(_CliDefaults, SscardError):
 
 class InternalFailure(_CliDefaults, SscardError):
     """An unexpected exception, reported without its text (it could carry data)."""
+
+
+class OperationCancelled(_CliDefaults, SscardError):
+    """The user declined a confirmation or interrupted a prompt (exit 1; -31)."""
 
 
 class UsageProblem(_CliDefaults, InvalidInput):

@@ -1,7 +1,10 @@
 """The key source of a CLI command, chosen by options and configuration.
 
 Kinds: ``psam`` (the PSAM in its reader: ``--psam-reader`` / ``[cli]
-psam_reader``, else the first reader holding a PSAM), ``dev_key_file`` and
+psam_reader``, else the first reader holding a PSAM), ``hsm`` (a back-end
+security module in steps: the program of ``--hsm-command`` / ``[cli]
+hsm_command`` gets each step-1 request as a line and answers it,
+:mod:`terminal.keysource.process_hsm`), ``dev_key_file`` and
 ``software_hsm`` (an ``sscard-issuer-keys`` file: development only, the
 terminal logs "NOT FOR PRODUCTION"), ``none``, and ``auto`` (the default:
 the PSAM when a reader holds one, else the key file when one is configured).
@@ -25,7 +28,7 @@ from terminal.keysource.base import KeySource
 
 __all__ = ["KEY_SOURCE_KINDS", "CliKeySource"]
 
-KEY_SOURCE_KINDS = ("auto", "psam", "dev_key_file", "software_hsm", "none")
+KEY_SOURCE_KINDS = ("auto", "psam", "hsm", "dev_key_file", "software_hsm", "none")
 
 
 class CliKeySource:
@@ -37,6 +40,7 @@ class CliKeySource:
         *,
         psam_reader: str = "",
         key_file: str = "",
+        hsm_command: str = "",
         terminal_number: str = "",
         tracer: Any = None,
         busy: Callable[[], AbstractContextManager[Any]] | None = None,
@@ -46,6 +50,7 @@ class CliKeySource:
         self.configured = kind
         self.psam_reader = psam_reader
         self.key_file = key_file
+        self.hsm_command = hsm_command
         self._terminal_number = terminal_number
         self._tracer = tracer
         self._busy = busy or nullcontext
@@ -63,6 +68,19 @@ class CliKeySource:
 
         reader = find_psam_reader(pattern=self.psam_reader or None)
         return PsamKeySource.open(reader.name, tracer=self._tracer)
+
+    def _open_hsm(self) -> KeySource:
+        from terminal.errors import HsmUnavailable
+
+        if not self.hsm_command:
+            raise HsmUnavailable(
+                "key source hsm: no security module command (--hsm-command or [cli] hsm_command)",
+                message_zh="未配置加密机程序（--hsm-command 或 [cli] hsm_command）",
+            )
+        from terminal.keysource import HsmKeySource
+        from terminal.keysource.process_hsm import ProcessHsm
+
+        return HsmKeySource(ProcessHsm(self.hsm_command), terminal_number=self._terminal_number)
 
     def _open_file(self, kind: str) -> KeySource:
         if not self.key_file:
@@ -105,6 +123,8 @@ class CliKeySource:
                     self._source = self._open_psam()
                 elif self.configured == "auto":
                     self._source = self._open_auto()
+                elif self.configured == "hsm":
+                    self._source = self._open_hsm()
                 else:
                     self._source = self._open_file(self.configured)
         except KeySourceError as exc:

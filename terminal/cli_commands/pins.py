@@ -5,7 +5,8 @@ PINs are never taken from the command line.  Prompts (on standard error, so
 two different entries are :class:`~apdu.errors.PinEntryError` ``mismatch``
 (-34).  With ``--pin-stdin`` the same answers come from standard input, one
 per line, in the order the prompts would ask for them (``pin change``: old,
-new, new again); a missing line is ``PinEntryError`` ``cancelled`` (-31).
+new, new again); a missing line, like Ctrl+C or the end of input at a prompt, is
+``PinEntryError`` ``cancelled`` (-31).
 The PIN text is checked by the flows (digits, length) and never printed.
 """
 
@@ -55,7 +56,12 @@ class PinSource:
         """One PIN: ``pin``, ``old_pin``, ``new_pin`` or ``confirm_pin``."""
         if self.from_stdin:
             return self._line(key)
-        value: str = click.prompt(_prompt_text(key), hide_input=True, err=True, show_default=False)
+        try:
+            value: str = click.prompt(_prompt_text(key), hide_input=True, err=True, show_default=False)
+        except click.exceptions.Abort:  # Ctrl+C or end of input at the hidden prompt
+            raise PinEntryError(
+                f"the {key.replace('_', ' ')} entry was cancelled", kind="cancelled"
+            ) from None
         return value
 
     def ask_new(self) -> str:

@@ -38,7 +38,9 @@ __all__ = [
     "API_VERSION_HEADER",
     "api_version",
     "build_router",
+    "card_target",
     "compare_versions",
+    "native_dependencies",
     "service_version",
 ]
 
@@ -111,9 +113,24 @@ def reader_dict(info: ReaderInfo) -> dict[str, Any]:
     return {**info.to_dict(), "card_kind": card_kind(info.name, info.atr) if info.card_present else None}
 
 
-def build_router(ctx: ServiceContext, app: FastAPI) -> APIRouter:
-    """The routes of the native API bound to one service context (``app``
-    gives the OpenAPI document, served behind the token like every route)."""
+async def require_version(
+    needed: str | None = Header(  # noqa: B008
+        None,
+        alias=API_VERSION_HEADER,
+        pattern=VERSION_PATTERN,
+        description="the API version the calling page needs (MAJOR.MINOR); refused (400) when this "
+        "service cannot serve it",
+    ),
+) -> None:
+    """The version handshake of every native route (``X-Sscard-Api-Version``)."""
+    if needed is not None and compare_versions(needed, api_version()) != 0:
+        raise ApiVersionUnsupported(f"API {needed} requested, this service offers {api_version()}")
+
+
+def native_dependencies(ctx: ServiceContext) -> list[Any]:
+    """The dependencies every router under ``/api/v1/`` declares: the
+    installation's bearer token and the API version header (the native,
+    issuance and wallet routers share them)."""
 
     async def require_token(
         credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
@@ -123,29 +140,26 @@ def build_router(ctx: ServiceContext, app: FastAPI) -> APIRouter:
         if not ctx.token.matches(credentials.credentials):
             raise Unauthorized("wrong bearer token")
 
-    async def require_version(
-        needed: str | None = Header(  # noqa: B008
-            None,
-            alias=API_VERSION_HEADER,
-            pattern=VERSION_PATTERN,
-            description="the API version the calling page needs (MAJOR.MINOR); refused (400) when this "
-            "service cannot serve it",
-        ),
-    ) -> None:
-        if needed is not None and compare_versions(needed, api_version()) != 0:
-            raise ApiVersionUnsupported(f"API {needed} requested, this service offers {api_version()}")
+    return [Depends(require_token), Depends(require_version)]
 
-    router = APIRouter(
-        prefix=API_PREFIX, dependencies=[Depends(require_token), Depends(require_version)], responses=ERRORS
-    )
+
+def card_target(ctx: ServiceContext, body: m.CardRequest) -> CardTarget:
+    """Where a verb's card is: the body's reader / iType, its wait capped by
+    ``service.card_wait_max_seconds`` (the configured wait when it gives none)."""
+    config = ctx.config
+    wait = config.card_wait_seconds if body.timeout is None else body.timeout
+    return CardTarget(reader=body.reader, itype=body.itype, wait=min(wait, config.card_wait_max_seconds))
+
+
+def build_router(ctx: ServiceContext, app: FastAPI) -> APIRouter:
+    """The routes of the native API bound to one service context (``app``
+    gives the OpenAPI document, served behind the token like every route)."""
+
+    router = APIRouter(prefix=API_PREFIX, dependencies=native_dependencies(ctx), responses=ERRORS)
     config = ctx.config
 
-    def target(body: m.CardRequest) -> CardTarget:
-        wait = config.card_wait_seconds if body.timeout is None else body.timeout
-        return CardTarget(reader=body.reader, itype=body.itype, wait=min(wait, config.card_wait_max_seconds))
-
     async def run(operation: str, body: m.CardRequest, fn: Callable[[CardSession], T]) -> T:
-        return await run_in_threadpool(partial(ctx.runner.run, operation, target(body), fn))
+        return await run_in_threadpool(partial(ctx.runner.run, operation, card_target(ctx, body), fn))
 
     def checked(card_info: str | None, fn: Callable[[CardSession], T]) -> Callable[[CardSession], T]:
         def call(session: CardSession) -> T:

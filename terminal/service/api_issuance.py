@@ -25,8 +25,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, Header
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -34,23 +33,14 @@ from apdu.errors import SscardError
 from terminal.flows.issuance import inspect_card, issue_card, replace_card, scrap_card
 from terminal.issuance import IssuanceOrder, LocalTestCa
 from terminal.registry import Actor, Registry, open_registry
-from terminal.service.api import (
-    API_PREFIX,
-    API_VERSION_HEADER,
-    VERSION_PATTERN,
-    api_version,
-    compare_versions,
-)
+from terminal.service.api import API_PREFIX, card_target, native_dependencies
 from terminal.service.api_models import CardRequest, ErrorModel
-from terminal.service.cards import CardTarget
 from terminal.service.context import ServiceContext
-from terminal.service.errors import ApiVersionUnsupported, Unauthorized
 from terminal.session import CardSession
 
 __all__ = ["build_issuance_router"]
 
 T = TypeVar("T")
-_bearer = HTTPBearer(auto_error=False, description="the installation token (see docs/service.md)")
 
 
 class HolderBody(BaseModel):
@@ -168,23 +158,9 @@ def _order(body: IssueRequest) -> IssuanceOrder:
 def build_issuance_router(ctx: ServiceContext) -> APIRouter:
     """The issuance routes bound to one service context."""
 
-    async def require_token(
-        credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
-    ) -> None:
-        if credentials is None or credentials.scheme.lower() != "bearer":
-            raise Unauthorized("no bearer token")
-        if not ctx.token.matches(credentials.credentials):
-            raise Unauthorized("wrong bearer token")
-
-    async def require_version(
-        needed: str | None = Header(None, alias=API_VERSION_HEADER, pattern=VERSION_PATTERN),
-    ) -> None:
-        if needed is not None and compare_versions(needed, api_version()) != 0:
-            raise ApiVersionUnsupported(f"API {needed} requested, this service offers {api_version()}")
-
     router = APIRouter(
         prefix=f"{API_PREFIX}/issuance",
-        dependencies=[Depends(require_token), Depends(require_version)],
+        dependencies=native_dependencies(ctx),
         responses={409: {"model": ErrorModel}, 503: {"model": ErrorModel}},
         tags=["issuance"],
     )
@@ -195,10 +171,7 @@ def build_issuance_router(ctx: ServiceContext) -> APIRouter:
     def on_card(operation: str, body: CardRequest, fn: Callable[[CardSession], T]) -> T:
         """Choose the reader, queue, run ``fn`` on a not yet connected session, close."""
         runner = ctx.runner
-        wait = config.card_wait_seconds if body.timeout is None else body.timeout
-        target = CardTarget(
-            reader=body.reader, itype=body.itype, wait=min(wait, config.card_wait_max_seconds)
-        )
+        target = card_target(ctx, body)
         ctx.hub.publish("flow_started", operation=operation, reader=body.reader)
         try:
             reader = runner.choose_reader(target, operation=operation)

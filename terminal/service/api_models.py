@@ -125,7 +125,10 @@ class ErrorModel(BaseModel):
     error: str = Field(description="stable English identifier")
     message: str = Field(description="Chinese text for the user")
     message_en: str
-    national_code: int
+    national_code: str = Field(
+        pattern=r"^-?[0-9]{1,6}$",
+        description='the national interface code as a string ("-51"; interfaces.md: codes as strings)',
+    )
     sw: str | None = Field(None, description="card status word (hex) when a card answered")
     retries_left: int | None = Field(None, description="tries left after a wrong PIN (-51) or key (63Cx)")
     retry_after: float | None = Field(None, description="seconds to wait after a PIN rate-limit refusal (429)")

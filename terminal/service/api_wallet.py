@@ -25,30 +25,20 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, Depends, Header
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from terminal.flows import bankcard, ticket, wallet
 from terminal.flows.amounts import parse_amount
-from terminal.service.api import (
-    API_PREFIX,
-    API_VERSION_HEADER,
-    VERSION_PATTERN,
-    api_version,
-    compare_versions,
-)
+from terminal.service.api import API_PREFIX, card_target, native_dependencies
 from terminal.service.api_models import CardRequest, ErrorModel
-from terminal.service.cards import CardTarget
 from terminal.service.context import ServiceContext
-from terminal.service.errors import ApiVersionUnsupported, Unauthorized
 from terminal.session import CardSession
 
 __all__ = ["AmountRequest", "TicketBuyRequest", "TicketShowRequest", "build_wallet_router"]
 
 T = TypeVar("T")
-_bearer = HTTPBearer(auto_error=False, description="the installation token (see docs/service.md)")
 
 
 class AmountRequest(CardRequest):
@@ -69,34 +59,15 @@ class TicketShowRequest(CardRequest):
 def build_wallet_router(ctx: ServiceContext) -> APIRouter:
     """The wallet, ticket and bank card routes bound to one service context."""
 
-    async def require_token(
-        credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
-    ) -> None:
-        if credentials is None or credentials.scheme.lower() != "bearer":
-            raise Unauthorized("no bearer token")
-        if not ctx.token.matches(credentials.credentials):
-            raise Unauthorized("wrong bearer token")
-
-    async def require_version(
-        needed: str | None = Header(None, alias=API_VERSION_HEADER, pattern=VERSION_PATTERN),
-    ) -> None:
-        if needed is not None and compare_versions(needed, api_version()) != 0:
-            raise ApiVersionUnsupported(f"API {needed} requested, this service offers {api_version()}")
-
     router = APIRouter(
         prefix=API_PREFIX,
-        dependencies=[Depends(require_token), Depends(require_version)],
+        dependencies=native_dependencies(ctx),
         responses={400: {"model": ErrorModel}, 409: {"model": ErrorModel}, 503: {"model": ErrorModel}},
         tags=["wallet"],
     )
-    config = ctx.config
 
     async def run(operation: str, body: CardRequest, fn: Callable[[CardSession], T]) -> T:
-        wait = config.card_wait_seconds if body.timeout is None else body.timeout
-        target = CardTarget(
-            reader=body.reader, itype=body.itype, wait=min(wait, config.card_wait_max_seconds)
-        )
-        return await run_in_threadpool(partial(ctx.runner.run, operation, target, fn))
+        return await run_in_threadpool(partial(ctx.runner.run, operation, card_target(ctx, body), fn))
 
     @router.post("/wallet/balance", summary="Transport wallet balance (交通钱包余额)")
     async def wallet_balance(body: CardRequest) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from terminal.service.eventstream import build_event_router
 from terminal.service.national import build_national_app
 from terminal.service.pages import build_page_router
 from terminal.service.pinentry import PinEntryProvider
-from terminal.service.responses import error_response, http_status
+from terminal.service.responses import error_body, error_response, http_status
 from terminal.service.security import Receive, Scope, SecurityMiddleware, Send, TokenGate
 from terminal.service.tokens import AccessToken
 
@@ -66,7 +66,7 @@ def _install_handlers(app: FastAPI) -> None:
             for err in exc.errors()
         ]
         error = RequestInvalid("the request does not fit the schema")
-        body: dict[str, Any] = {**error.to_dict(), "fields": fields}
+        body: dict[str, Any] = {**error_body(error), "fields": fields}
         return JSONResponse(body, status_code=http_status(error))
 
     @app.exception_handler(StarletteHTTPException)
@@ -74,7 +74,7 @@ def _install_handlers(app: FastAPI) -> None:
         if exc.status_code == 404:
             return error_response(NotFound(f"no endpoint {request.url.path[:100]}"))
         error = RequestInvalid(f"HTTP {exc.status_code}")
-        return JSONResponse(error.to_dict(), status_code=exc.status_code, headers=dict(exc.headers or {}))
+        return JSONResponse(error_body(error), status_code=exc.status_code, headers=dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

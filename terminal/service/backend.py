@@ -4,8 +4,9 @@
 open a transport to one, open the PSAM, the reader's PC/SC part 10 control
 channel (PIN pad), and reader / card events.  :class:`PcscBackend` is the
 real one (pcscd through :mod:`apdu.pcsc`, events from
-:class:`terminal.watch.ReaderWatcher`); tests plug in-process cards in
-through the same protocol.
+:class:`terminal.watch.ReaderWatcher`, every card answer awaited at most
+``service.card_answer_timeout_seconds``: :mod:`terminal.service.deadline`);
+tests plug in-process cards in through the same protocol.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from apdu.errors import SscardError
 from apdu.transport import Transport
 from terminal.keysource.base import KeySource
 from terminal.readers import ReaderInfo, find_psam_reader, list_readers
+from terminal.service.deadline import DeadlineTransport, MuteReaders
 from terminal.service.pcsc_control import ControlChannel, TransportControlChannel
 from terminal.watch import ReaderEvent, ReaderWatcher
 
@@ -61,9 +63,11 @@ class PcscBackend:
 
     name = "pcsc"
 
-    def __init__(self, *, poll_ms: int = 250) -> None:
+    def __init__(self, *, poll_ms: int = 250, answer_timeout: float = 0.0) -> None:
         self._watcher: ReaderWatcher | None = None
         self._poll_ms = poll_ms
+        self._answer_timeout = answer_timeout
+        self.mute = MuteReaders()
 
     def readers(self) -> list[ReaderInfo]:
         return list_readers()
@@ -71,7 +75,11 @@ class PcscBackend:
     def open_transport(self, reader: str) -> Transport:
         from apdu.pcsc import PcscTransport
 
-        return PcscTransport(reader, dispose="reset")
+        if self._answer_timeout <= 0:
+            return PcscTransport(reader, dispose="reset")
+        # A card that stopped answering: card_mute at once, not another blocked session.
+        self.mute.check(reader)
+        return DeadlineTransport(PcscTransport(reader, dispose="reset"), self._answer_timeout, self.mute)
 
     def control_channel(self, transport: Transport) -> ControlChannel | None:
         return TransportControlChannel.for_transport(transport)

@@ -7,6 +7,12 @@ Every verb is a function ``fn(session) -> result`` over the terminal API
 runner publishes ``flow_started`` / ``flow_progress`` / ``flow_finished``
 events and settles torn operations of the journal first
 (:func:`terminal.flows.resolve_torn`) when a journal is configured.
+
+While the registry database cannot be reached, flows that do not need it
+(reads, status queries) keep working and settling torn entries waits for
+the next session; flows that need it are refused before they touch the card
+with ``registry_unavailable`` (-1166), naming the operation
+(:mod:`terminal.service.journal_outage`).
 """
 
 from __future__ import annotations
@@ -23,12 +29,15 @@ from terminal import flows
 from terminal.journal_hook import JournalHook, NullJournal
 from terminal.keysource.base import KeySource
 from terminal.readers import ReaderInfo, select_reader
+from terminal.registry.errors import RegistryStorageError
 from terminal.service.backend import CardBackend
 from terminal.service.config import ServiceConfig
 from terminal.service.errors import CardWaitTimeout
 from terminal.service.events import EventHub
+from terminal.service.journal_outage import registry_unavailable
 from terminal.service.keysources import KeySourceProvider
 from terminal.service.opqueue import CardQueue, Ticket
+from terminal.service.responses import code_text
 from terminal.session import CardSession
 
 __all__ = ["CardRunner", "CardTarget", "HeldSession", "KeyChoice"]
@@ -136,7 +145,12 @@ class CardRunner:
         try:
             session.connect()
             if not isinstance(self.journal, NullJournal):
-                flows.resolve_torn(session)
+                try:
+                    flows.resolve_torn(session)
+                except RegistryStorageError as exc:
+                    # The registry is unreachable: a read need not wait for it; a
+                    # write is refused at its journal entry; the next session settles.
+                    log.warning("torn operations not settled now: %s", exc.error_id)
         except BaseException:
             if session.transport.connected:
                 session.close()
@@ -155,6 +169,10 @@ class CardRunner:
         held = self.hold(operation, target, key_source=key_source)
         try:
             result = fn(held.session)
+        except RegistryStorageError as exc:
+            refusal = registry_unavailable(operation, exc)
+            held.close(ok=False, error=refusal)
+            raise refusal from exc
         except SscardError as exc:
             self._after_error(exc)
             held.close(ok=False, error=exc)
@@ -199,9 +217,9 @@ class CardRunner:
         fields: dict[str, Any] = {"operation": operation, "reader": reader, "ok": ok}
         if error is not None:
             fields["error"] = error.error_id
-            fields["national_code"] = error.national_code
+            fields["national_code"] = code_text(error.national_code)
         else:
-            fields["national_code"] = 0 if ok else None
+            fields["national_code"] = code_text(0) if ok else None
         self.hub.publish("flow_finished", **fields)
         log.info(
             "%s on %s: %s", operation, reader or "-", "ok" if ok else (error.error_id if error else "failed")

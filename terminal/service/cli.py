@@ -8,14 +8,20 @@ options come from the root context object when there is one
 
 At start-up the command prints where the access token file is (never the
 token), the API, OpenAPI, national drop-in and kiosk addresses, then serves
-until interrupted.  A host that is not a loopback address is refused (exit
-2), as is any other bad configuration value.
+until interrupted.  Ctrl+C (SIGINT) and SIGTERM (a service manager stopping
+it) both shut down gracefully (running card operations finish, HSM step
+sequences are cancelled, the reader watcher stops) and exit 0 after
+"the service stopped" on standard error.  A host that is not a loopback
+address is refused (exit 2), as is any other bad configuration value or a
+port that is taken.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
@@ -24,6 +30,7 @@ from apdu.errors import SscardError
 from terminal.service._data import load_data
 from terminal.service.config import ServiceConfig, is_loopback_host, load_config
 from terminal.service.errors import ServiceConfigError
+from terminal.service.responses import error_body
 from terminal.service.server import ServiceServer, bind_sockets, configure_logging
 
 __all__ = ["main", "serve_command", "startup_lines", "startup_summary"]
@@ -67,9 +74,17 @@ def startup_lines(summary: dict[str, Any]) -> list[str]:
     ] + [texts["stop"]]
 
 
+class _Terminated(Exception):
+    """SIGTERM arrived (re-raised by uvicorn after its graceful shutdown)."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated
+
+
 def _fail(ctx: click.Context, exc: SscardError, code: int, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(exc.to_dict(), ensure_ascii=False), err=True)
+        click.echo(json.dumps(error_body(exc), ensure_ascii=False), err=True)
     else:
         click.echo(f"错误：{exc.message_zh}（{exc.error_id}）", err=True)
         click.echo(f"error: {exc}", err=True)
@@ -131,11 +146,17 @@ def serve_command(
     else:
         for line in startup_lines(summary):
             click.echo(line)
+    # uvicorn handles SIGINT / SIGTERM while it serves and, after its graceful
+    # shutdown, raises the signal again for the handler that was there before:
+    # KeyboardInterrupt for SIGINT, _Terminated for SIGTERM (instead of dying by it).
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         server.run()
-    except KeyboardInterrupt:
-        # uvicorn re-raises the Ctrl+C it caught after a clean shutdown.
-        click.echo(_texts()["stopped"], err=True)
+    except (KeyboardInterrupt, _Terminated):
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    click.echo(_texts()["stopped"], err=True)
 
 
 def main() -> None:

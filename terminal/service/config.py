@@ -98,6 +98,7 @@ class ServiceConfig:
     national_card_wait_seconds: float
     queue_wait_seconds: float
     hsm_step_timeout_seconds: float
+    card_answer_timeout_seconds: float
     card_reader: str
     psam_reader: str
     kiosk_reader: str
@@ -294,6 +295,9 @@ def config_from_mapping(doc: Mapping[str, Any], *, source: str = "<mapping>") ->
         queue_wait_seconds=_seconds("service.queue_wait_seconds", svc["queue_wait_seconds"]),
         hsm_step_timeout_seconds=_seconds(
             "service.hsm_step_timeout_seconds", svc["hsm_step_timeout_seconds"], allow_zero=False
+        ),
+        card_answer_timeout_seconds=_seconds(
+            "service.card_answer_timeout_seconds", svc["card_answer_timeout_seconds"]
         ),
         card_reader=readers["card"].strip(),
         psam_reader=readers["psam"].strip(),

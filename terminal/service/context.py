@@ -58,7 +58,8 @@ class ServiceContext:
     ) -> ServiceContext:
         """Wire the service from its configuration; tests pass their own backend,
         PIN provider, token or journal."""
-        backend = backend if backend is not None else PcscBackend()
+        if backend is None:
+            backend = PcscBackend(answer_timeout=config.card_answer_timeout_seconds)
         token = token if token is not None else load_or_create_token(config.token_file)
         hub = EventHub()
         queue = CardQueue()

@@ -197,7 +197,12 @@ def open_journal(config: ServiceConfig) -> JournalHook:
         _registry, journal = open_registry()
     except SscardError as exc:
         raise ServiceConfigError(f"journal.kind registry: cannot open the registry ({exc.error_id})") from None
-    return RegistryJournal(journal, terminal=config.zdbm or "sscard-service", operator=config.operator)
+    from terminal.service.journal_outage import OutageTolerantJournal
+
+    # Through an outage of the registry database: reads go on, writes are refused clearly.
+    return OutageTolerantJournal(
+        RegistryJournal(journal, terminal=config.zdbm or "sscard-service", operator=config.operator)
+    )
 
 
 def load_trust_anchors(paths: tuple[Path, ...]) -> tuple[Sm2Certificate, ...]:

@@ -40,7 +40,7 @@ from terminal.service.cards import CardTarget
 from terminal.service.context import ServiceContext
 from terminal.service.events import card_kind
 from terminal.service.pinpage import wipe
-from terminal.service.responses import http_status
+from terminal.service.responses import error_body, http_status
 from terminal.session import CardSession
 
 __all__ = ["build_kiosk_router", "mask_name"]
@@ -78,7 +78,7 @@ class KioskChange(CardRef):
 
 def kiosk_error(exc: SscardError) -> JSONResponse:
     """The error body the page shows (with ``retries_left`` after a wrong PIN)."""
-    body = exc.to_dict()
+    body = error_body(exc)
     if isinstance(exc, VerificationFailed) and exc.retries_left is not None:
         body["retries_left"] = exc.retries_left
     return JSONResponse(body, status_code=http_status(exc))

@@ -5,7 +5,8 @@ the key source to use (None: the session's configured one; an ``_HSM_Step``
 conversation passes its hand-over source).  Reader handlers need no card.
 Handlers call :mod:`terminal.flows`; the only card command of the service's
 own is READ PUBLIC KEY for ``iReadSignatureKey``
-(:mod:`terminal.service.adapters`).
+(:mod:`terminal.service.adapters`).  The wallet functions' texts are in
+:mod:`terminal.service.national_wallet`.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from terminal import flows
+from terminal.flows import wallet
 from terminal.keysource.base import KeySource
 from terminal.service.adapters import read_signature_public_key
 from terminal.service.context import ServiceContext
 from terminal.service.errors import FunctionNotSupported
 from terminal.service.national_protocol import NationalCall
+from terminal.service.national_wallet import debit_text, parse_pay_info, records_text
 from terminal.session import CardSession
 
 __all__ = ["CARD_HANDLERS", "READER_HANDLERS", "CardHandler", "uses_key_source"]
@@ -85,6 +88,18 @@ def read_signature_key(
     return read_signature_public_key(session).hex().upper() + "|"
 
 
+def do_debit(ctx: ServiceContext, session: CardSession, call: NationalCall, keys: KeySource | None) -> str:
+    pay = parse_pay_info(call.text_arg("pPayInfo"))
+    flows.check_card_info(session, _card_info(call))
+    return debit_text(wallet.purchase(session, pay.amount, key_source=keys, now=pay.moment))
+
+
+def read_debit_record(
+    ctx: ServiceContext, session: CardSession, call: NationalCall, keys: KeySource | None
+) -> str:
+    return records_text(wallet.wallet_records(session))
+
+
 def reader_info(ctx: ServiceContext, call: NationalCall) -> str:
     """``device no|PSAM terminal no|``: the configured device number (else the
     card reader's name) and the terminal number (configured, else the PSAM's)."""
@@ -111,6 +126,8 @@ CARD_HANDLERS: dict[str, CardHandler] = {
     "reload_pin": CardHandler(reload_pin, hsm=True),
     "unblock_pin": CardHandler(unblock_pin, hsm=True),
     "read_signature_key": CardHandler(read_signature_key, hsm=False),
+    "do_debit": CardHandler(do_debit, hsm=True),
+    "read_debit_record": CardHandler(read_debit_record, hsm=False),
 }
 
 READER_HANDLERS: dict[str, ReaderFn] = {

@@ -45,6 +45,7 @@ from apdu.errors import SscardError
 from terminal.service.config import ServiceConfig
 from terminal.service._data import load_data
 from terminal.service.errors import ClientRefused, HostRefused, OriginRefused, PinInUrl, Unauthorized
+from terminal.service.responses import error_body
 from terminal.service.tokens import AccessToken
 
 __all__ = [
@@ -193,7 +194,7 @@ class SecurityMiddleware:
             # Closing before accepting makes the server answer the handshake with 403.
             await send({"type": "websocket.close", "code": 1008, "reason": exc.error_id})
             return
-        body = json.dumps(exc.to_dict(), ensure_ascii=False).encode("utf-8")
+        body = json.dumps(error_body(exc), ensure_ascii=False).encode("utf-8")
         await send(
             {
                 "type": "http.response.start",
@@ -279,7 +280,7 @@ class TokenGate:
                 bearer_token(scope)
             ):
                 error = Unauthorized("no valid bearer token")
-                body = json.dumps(error.to_dict(), ensure_ascii=False).encode("utf-8")
+                body = json.dumps(error_body(error), ensure_ascii=False).encode("utf-8")
                 await send(
                     {
                         "type": "http.response.start",

@@ -197,6 +197,10 @@ def test_parse_skips_comments_and_blank_lines() -> None:
         (CommandApdu(0x00, 0x84, 0x00, 0x00, le=4), False, True),
         (CommandApdu(0x80, 0xFA, 0x00, 0x00, bytes(8)), True, True),
         (CommandApdu(0x84, 0xD4, 0x00, 0x03, bytes(36)), True, False),
+        (CommandApdu(0x84, 0x4A, 0x02, 0x00, bytes(214)), True, False),  # import key pair
+        (CommandApdu(0x84, 0x4A, 0x00, 0x00, bytes(4)), True, False),  # generate: MAC only
+        (CommandApdu(0x80, 0x4A, 0x01, 0x00, le=0x41), True, False),  # no data; public key shown
+        (CommandApdu(0x00, 0xB2, 0x01, 0x0C, le=256), False, True),  # financial PAN record
         (CommandApdu(0x00, 0xB2, 0x08, 0x34, le=256), False, True),
         (CommandApdu(0x00, 0xB2, 0x20, 0x3D, le=256), False, True),
         (

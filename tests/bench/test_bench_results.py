@@ -185,6 +185,9 @@ FLOWS = (
     "pin_reset",
     "pin_unblock",
     "activate",
+    "wallet_load",
+    "wallet_purchase",
+    "issuance",
 )
 
 
@@ -208,3 +211,25 @@ def test_flows_count_apdus_against_the_minimum(smoke_run: SmokeRun) -> None:
         }
     assert smoke_run.figure("flows.read_basic.apdus_min")["details"]["psam"] == 0
     assert smoke_run.figure("flows.read_holder.apdus_min")["details"]["psam"] == 2
+
+
+def test_service_measures_http_and_national_beside_direct_calls(smoke_run: SmokeRun) -> None:
+    section = smoke_run.doc["sections"]["service"]
+    for request, anchor in (
+        ("service.http.read_basic", "service.direct.read_basic"),
+        ("service.national.iReadCardBas", "service.direct.read_card_bas"),
+    ):
+        figure = smoke_run.figure(request)
+        assert figure["unit"] == "us"
+        assert figure["anchor"] == anchor
+        assert figure["ratio"]["numerator"]["figure"] == request
+    # two slots: one card reader and the PSAM, so only the 1-reader throughput
+    for kind in ("http", "national"):
+        throughput = smoke_run.figure(f"service.{kind}.readers_1")
+        assert throughput["unit"] == "req/s"
+        assert throughput["details"]["readers"] == 1
+        assert throughput["details"]["requests"] == throughput["stats"]["n"]
+        wall = throughput["details"]["wall_s"]
+        assert throughput["value"] == pytest.approx(throughput["details"]["requests"] / wall)
+    assert not [f for f in section["figures"] if f["id"].endswith("readers_2")]
+    assert "no multi-reader figures" in " ".join(section["notes"])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 import pytest
 
 from terminal.bench.errors import BenchError
@@ -15,6 +18,7 @@ from terminal.bench.report import (
     rate_figure,
     target_for,
 )
+from terminal.bench.service import run_concurrently, throughput_figure
 from terminal.bench.table import format_value
 from terminal.bench.timing import Plan, Stats, Subject, measure_interleaved, percentile
 
@@ -158,3 +162,48 @@ def test_flow_minimum_counts_certificate_reads() -> None:
     assert "595-byte certificate" in commands[-1]
     card, psam, _ = minimum_apdus("read_basic", {})
     assert (card, psam) == (2, 0)
+    # counted entries ({apdus = N, what = ...}) add N each
+    card, psam, commands = minimum_apdus("issuance", {})
+    assert (card, psam) == (69, 64)
+    assert (
+        "psam: INIT FOR DESCRYPT + CIPHER WRITE KEY body, for the 9 keys and the PIN (20 APDUs)" in commands
+    )
+
+
+def test_concurrent_callers_run_in_their_own_threads() -> None:
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def caller(name: str) -> Callable[[], None]:
+        def call() -> None:
+            with lock:
+                seen.append(f"{name}:{threading.current_thread().name}")
+
+        return call
+
+    samples, wall = run_concurrently([caller("a"), caller("b"), caller("c")], 4)
+    assert len(samples) == 12 and wall > 0
+    assert {entry.split(":")[0] for entry in seen} == {"a", "b", "c"}
+    assert len({entry.split(":")[1] for entry in seen}) == 3
+
+
+def test_concurrent_errors_reach_the_caller() -> None:
+    def broken() -> None:
+        raise BenchError("wrong answer")
+
+    with pytest.raises(BenchError, match="wrong answer"):
+        run_concurrently([broken, lambda: None], 2)
+
+
+def test_throughput_figure_is_requests_per_wall_second() -> None:
+    one = throughput_figure(
+        "service.http.readers_1", "one", [2_000_000] * 10, 20_000_000, readers=1, anchor=None
+    )
+    assert one.unit == "req/s" and one.value == pytest.approx(500.0)
+    assert one.stats is not None and one.stats.median == 2000.0
+    four = throughput_figure(
+        "service.http.readers_4", "four", [4_000_000] * 40, 40_000_000, readers=4, anchor=one
+    )
+    assert four.value == pytest.approx(1000.0)
+    assert four.ratio is not None and four.ratio.value == pytest.approx(2.0)
+    assert four.anchor == "service.http.readers_1" and four.details["readers"] == 4

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from click.testing import CliRunner, Result
 
-from apdu.pcsc import reader_states
 from card_model.demo import demo_card_image
 from card_model.lifecycle import LifeCycle
 from emulator.card_os import CardOS
-from emulator.vpcd import VirtualCard, VpcdLink
+from emulator.foreign import FOREIGN_ATR as FOREIGN_ATR
+from emulator.foreign import ForeignCard as ForeignCard
+from emulator.presence import inserted as inserted
+from emulator.presence import wait_for_card as wait_for_card
 from terminal._data import load_data
 from terminal.cli import cli
 
@@ -39,81 +39,10 @@ DEMO_PINS = (
     str(load_data("demo")["demo"]["new_pin"]),
     *(str(pin) for pin in load_data("demo")["demo"]["wrong_pins"]),
 )
-FOREIGN_ATR = bytes.fromhex("3B8F8001804F0CA000000306030001000000006A")
-
-
-class ForeignCard:
-    """Not a social security card: 6A82 to the SSSE SELECT, 6D00 to anything else."""
-
-    def atr(self) -> bytes:
-        return FOREIGN_ATR
-
-    def power_on(self) -> None:
-        return None
-
-    def power_off(self) -> None:
-        return None
-
-    def reset(self) -> None:
-        return None
-
-    def process(self, apdu: bytes) -> bytes:
-        if apdu[1] == 0xA4:
-            return bytes.fromhex("6A82")
-        return bytes.fromhex("6D00")
-
-
-class SwappableCard:
-    """A card in a vpcd slot whose card OS a test can replace without pulling
-    it (pcscd notices an insertion or removal only every ~0.4 s).  The card
-    must keep the ATR (a generation-3 card OS in another state: same ATR)."""
-
-    def __init__(self, card: VirtualCard) -> None:
-        self.card = card
-
-    def atr(self) -> bytes:
-        return self.card.atr()
-
-    def power_on(self) -> None:
-        self.card.power_on()
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
-    def reset(self) -> None:
-        self.card.reset()
-
-    def process(self, apdu: bytes) -> bytes:
-        return self.card.process(apdu)
 
 
 def card_os(life_cycle: LifeCycle | None = None, generation: int = 3) -> CardOS:
     return CardOS(demo_card_image(generation, life_cycle=life_cycle))
-
-
-def wait_for_card(reader: str, present: bool, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        (state,) = reader_states([reader])
-        if state.present == present and (not present or state.atr):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{reader}: card present={state.present}, expected {present}")
-        time.sleep(0.01)
-
-
-@contextmanager
-def inserted(card: VirtualCard, slot: int, reader: str) -> Iterator[VpcdLink]:
-    """``card`` in vpcd slot ``slot`` (PC/SC reader ``reader``) for the block."""
-    assert slot in (CARD_SLOT, PSAM_SLOT, OTHER_SLOT, SPARE_SLOT)
-    link = VpcdLink(card, slot)
-    link.insert()
-    try:
-        wait_for_card(reader, True)
-        yield link
-    finally:
-        link.remove()
-        wait_for_card(reader, False)
 
 
 def run(args: Sequence[str], *, input: str | None = None, env: dict[str, str] | None = None) -> Result:

@@ -6,12 +6,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cli_helpers import CARD_SLOT, OTHER_SLOT, PSAM_SLOT, SPARE_SLOT, SwappableCard, card_os, inserted
+from cli_helpers import CARD_SLOT, OTHER_SLOT, PSAM_SLOT, SPARE_SLOT, card_os, inserted
 
 from card_model.demo import demo_ca, demo_key_set, demo_psam_image
 from emulator.card_os import CardOS
 from emulator.psam import PsamCard
 from emulator.stack import PcscStack
+from emulator.vpcd import CardWrapper
 
 
 @pytest.fixture(autouse=True)
@@ -43,9 +44,9 @@ def spare_reader(pcsc_stack: PcscStack) -> str:
 
 
 @pytest.fixture(scope="module")
-def card_slot(pcsc_stack: PcscStack) -> Iterator[SwappableCard]:
+def card_slot(pcsc_stack: PcscStack) -> Iterator[CardWrapper]:
     """Slot 8 holds a card for the whole module; each test puts a fresh card OS in it."""
-    holder = SwappableCard(card_os())
+    holder = CardWrapper(card_os())
     with inserted(holder, CARD_SLOT, pcsc_stack.reader_for_slot(CARD_SLOT)):
         yield holder
 
@@ -59,7 +60,7 @@ def psam_slot(pcsc_stack: PcscStack) -> Iterator[str]:
 
 
 @pytest.fixture
-def put_card(card_slot: SwappableCard, card_reader: str) -> Callable[[CardOS], str]:
+def put_card(card_slot: CardWrapper, card_reader: str) -> Callable[[CardOS], str]:
     """``put_card(card_os(...))``: that card OS in slot 8; returns the reader name."""
 
     def put(card: CardOS) -> str:

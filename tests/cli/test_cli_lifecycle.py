@@ -83,6 +83,11 @@ def test_permanent_block_asks_first(card: str, psam: str) -> None:
     declined = run(["--reader", card, "block", "--permanent"], input="n\n")
     assert declined.exit_code == 1
     assert "永久锁定后不能解除" in declined.stderr
+    as_json = run(["--json", "--reader", card, "block", "--permanent"], input="n\n")
+    assert as_json.exit_code == 1 and as_json.stdout == ""
+    body = json_err(as_json)
+    assert body["error"] == "operation_cancelled" and body["national_code"] == "-31"
+    assert body["message"] == "操作已取消"
     assert json_out(run(["--json", "--reader", card, "status", "--no-keys"]))["life_cycle"] == "personalised"
 
 

@@ -45,6 +45,14 @@ def test_verify_with_a_hidden_prompt(card: str) -> None:
     assert_no_pin([result.stdout, result.stderr], ALL_PINS)
 
 
+def test_hidden_prompt_without_an_answer_is_cancelled_entry(card: str) -> None:
+    result = run(["--json", "--reader", card, "pin", "verify"], input="")
+    assert result.exit_code == 2 and result.stdout == ""
+    body = json_err(result)
+    assert body["error"] == "pin_entry_cancelled" and body["national_code"] == "-31"
+    assert json_out(run(["--json", "--reader", card, "pin", "status"]))["retries_left"] == 3
+
+
 def test_verify_from_stdin(card: str) -> None:
     result = run(["--reader", card, "pin", "verify", "--pin-stdin"], input=f"{INITIAL_PIN}\n")
     assert result.exit_code == 0, result.stderr

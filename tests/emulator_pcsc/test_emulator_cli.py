@@ -42,6 +42,8 @@ def _invoke(*args: str) -> Result:
 def _error(result: Result) -> dict[str, object]:
     body = json.loads(result.stderr)
     assert set(body) >= {"error", "message", "national_code"}
+    assert isinstance(body["national_code"], str) and int(body["national_code"]) < 0  # codes as strings
+    assert body["exit_code"] == result.exit_code
     return body
 
 
@@ -100,7 +102,7 @@ def test_create_errors_follow_the_contract(tmp_path: Path) -> None:
         "--json", "create", "--holder", str(VECTORS / "holder_bad_ssn.toml"), "--out", str(out) + "2"
     )
     assert bad.exit_code == 2
-    assert _error(bad)["national_code"] == -23
+    assert _error(bad)["national_code"] == "-23"
     assert not Path(str(out) + "2").exists()
     mixed = _invoke("create", "--psam", "--blank", "--out", str(tmp_path / "x.json"))
     assert mixed.exit_code == 2 and "错误" in mixed.stderr

@@ -25,6 +25,8 @@ def test_stack_lists_sixteen_vpcd_slots(pcsc_stack: PcscStack) -> None:
         assert pcsc_stack.reader_for_slot(slot) in names
         assert pcsc_stack.port_for_slot(slot) == 35963 + slot
     assert pcsc_stack.reader_for_slot(0) == "Virtual PCD 00 00"
+    assert pcsc_stack.reader_for_slot(1) == "Virtual PCD 00 01"
+    assert {"Virtual PCD 00 00", "Virtual PCD 00 01"} <= set(names)
     assert pcsc_stack.reader_for_slot(3) == "Virtual PCD B 00 01"
     assert len(pcsc_stack.readers) == 16
 
@@ -65,7 +67,11 @@ def test_slot_map_ignores_foreign_and_out_of_range_readers() -> None:
         "ACS ACR122U 00 00",
         "Virtual PCD Z 00 00",
     ]
-    assert vpcd_slot_map(readers) == {0: "Virtual PCD 00 00", 1: "Virtual PCD 00 01", 5: "Virtual PCD C 00 01"}
+    assert vpcd_slot_map(readers) == {
+        0: "Virtual PCD 00 00",
+        1: "Virtual PCD 00 01",
+        5: "Virtual PCD C 00 01",
+    }
 
 
 def test_missing_readers_time_out_with_the_log_tail(tmp_path: Path) -> None:
@@ -208,3 +214,34 @@ def test_pcscd_of_a_live_run_or_detached_is_not_adopted(
     _record(stack, pid=4242, conf_dir=str(stack.conf_dir), **fields)
     stack._adopt_orphan()
     assert not stack.started
+
+
+@pytest.mark.parametrize(
+    ("fields", "stopped"),
+    [
+        ({"detached": True}, True),  # scripts/pcscd-up started it
+        ({"detached": False, "starter": "self"}, False),  # a live test run owns it
+        ({"detached": False, "starter": "dead"}, True),  # orphan of a killed run
+        ({}, False),  # record from an older version: leave alone
+    ],
+)
+def test_pcscd_down_stops_only_its_own_or_an_orphan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fields: dict[str, object], stopped: bool
+) -> None:
+    import os
+    import subprocess
+
+    stack = PcscStack(tmp_path)
+    signalled: list[int] = []
+    monkeypatch.setattr(stack, "_owned_pid", lambda: 4242)
+    monkeypatch.setattr(stack, "_terminate", signalled.append)
+    if fields.get("starter") == "self":
+        fields = {**fields, "starter": os.getpid()}
+    elif fields.get("starter") == "dead":
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        fields = {**fields, "starter": dead.pid}
+    _record(stack, pid=4242, conf_dir=str(stack.conf_dir), **fields)
+    assert stack.stop_detached() is stopped
+    assert signalled == ([4242] if stopped else [])
+    assert stack.owner_path.exists() is not stopped

@@ -111,7 +111,7 @@ def test_inspect_issue_and_scrap_endpoints(service: tuple[TestClient, CardOS], t
     assert card.image.life_cycle is LifeCycle.ACTIVE
     again = client.post("/api/v1/issuance/issue", json=_body(), headers=AUTH)
     assert again.status_code >= 400 and again.json()["error"] == "card_not_blank"
-    assert again.json()["national_code"] == -1501
+    assert again.json()["national_code"] == "-1501"
     scrap = client.post("/api/v1/issuance/scrap", json={}, headers=AUTH)
     assert scrap.json()["error"] == "card_not_blank"
     registry, _ = open_registry(f"sqlite:///{tmp_path / 'registry.db'}")

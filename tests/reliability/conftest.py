@@ -13,8 +13,10 @@ mode; docs/reliability.md).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from typing import Any
 
 import pytest
 from rel_pcsc import CARD_SLOT, PSAM_SLOT, inserted
@@ -44,3 +46,22 @@ def insert(pcsc_stack: PcscStack) -> Iterator[Insert]:
         return inserted(card, slot, pcsc_stack.reader_for_slot(slot))
 
     yield put
+
+
+# -- tearing campaign: tear points covered (printed in the terminal summary) -----------------
+
+TEAR_POINTS: pytest.StashKey[Counter[str]] = pytest.StashKey()
+
+
+@pytest.fixture(scope="session")
+def tear_points(pytestconfig: pytest.Config) -> Counter[str]:
+    """Tear points covered, by flow; the tearing tests add theirs."""
+    return pytestconfig.stash.setdefault(TEAR_POINTS, Counter())
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    points = config.stash.get(TEAR_POINTS, None)
+    if points:
+        terminalreporter.write_line(
+            f"tearing campaign: {sum(points.values())} tear points over {len(points)} flows"
+        )

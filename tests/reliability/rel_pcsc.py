@@ -5,41 +5,13 @@ misbehave on purpose (a mute card, a card pulled at a given APDU)."""
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-from apdu.pcsc import reader_states
-from emulator.vpcd import Tear, VirtualCard, VpcdLink
+from emulator.presence import inserted as inserted
+from emulator.presence import wait_for_card as wait_for_card
+from emulator.vpcd import Tear, VirtualCard
 
 CARD_SLOT = 14
 PSAM_SLOT = 15
-
-
-def wait_for_card(reader: str, present: bool, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        (state,) = reader_states([reader])
-        if state.present == present and (not present or state.atr):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{reader}: card present={state.present}, expected {present}")
-        time.sleep(0.01)
-
-
-@contextmanager
-def inserted(card: VirtualCard, slot: int, reader: str) -> Iterator[VpcdLink]:
-    """The card in vpcd slot ``slot`` (PC/SC reader ``reader``) for the block;
-    the slot must be empty first (another area's card there is an error)."""
-    wait_for_card(reader, False)
-    link = VpcdLink(card, slot)
-    link.insert()
-    try:
-        wait_for_card(reader, True)
-        yield link
-    finally:
-        link.remove()
-        wait_for_card(reader, False)
 
 
 class CardWrapper:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,7 +28,10 @@ from typing import Any
 from playwright.sync_api import Browser, Page, Request, Response, ViewportSize, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
-from apdu.pcsc import reader_states
+from emulator.foreign import FOREIGN_ATR as FOREIGN_ATR
+from emulator.foreign import ForeignCard as ForeignCard
+from emulator.presence import inserted as inserted
+from emulator.presence import wait_for_card
 from emulator.stack import PcscStack
 from emulator.vpcd import Tear, VirtualCard, VpcdLink
 from terminal.service.config import ServiceConfig, config_from_mapping
@@ -40,7 +42,6 @@ PSAM_SLOT = 13
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
 VIEWPORT: ViewportSize = {"width": 1280, "height": 960}
-FOREIGN_ATR = bytes.fromhex("3B8F8001804F0CA000000306030001000000006A")
 SW_FILE_NOT_FOUND = bytes.fromhex("6A82")
 SW_INS_NOT_SUPPORTED = bytes.fromhex("6D00")
 INS_SELECT = 0xA4
@@ -160,54 +161,10 @@ def running_service(doc: dict[str, dict[str, Any]], log_path: Path) -> Iterator[
 # -- cards ---------------------------------------------------------------------------------------
 
 
-def wait_for_card(reader: str, present: bool, timeout: float = CARD_SEEN_SECONDS) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        (state,) = reader_states([reader])
-        if state.present == present and (not present or state.atr):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{reader}: card present={state.present}, expected {present}")
-        time.sleep(0.02)
-
-
-@contextmanager
-def inserted(card: VirtualCard, slot: int, reader: str) -> Iterator[VpcdLink]:
-    """``card`` in vpcd ``slot`` (PC/SC ``reader``) for the block; always removed after."""
-    assert slot in (CARD_SLOT, PSAM_SLOT), "the service area owns vpcd slots 12-13 only"
-    link = VpcdLink(card, slot)
-    link.insert()
-    try:
-        wait_for_card(reader, True)
-        yield link
-    finally:
-        link.remove()
-        wait_for_card(reader, False)
-
-
 def pull(link: VpcdLink, reader: str) -> None:
     """Take the card out in the middle of the flow (and wait until PC/SC sees it)."""
     link.remove()
     wait_for_card(reader, False)
-
-
-class ForeignCard:
-    """Not a social security card: SELECT answers 6A82, anything else 6D00."""
-
-    def atr(self) -> bytes:
-        return FOREIGN_ATR
-
-    def power_on(self) -> None:
-        return None
-
-    def power_off(self) -> None:
-        return None
-
-    def reset(self) -> None:
-        return None
-
-    def process(self, apdu: bytes) -> bytes:
-        return SW_FILE_NOT_FOUND if len(apdu) > 1 and apdu[1] == INS_SELECT else SW_INS_NOT_SUPPORTED
 
 
 class TearingCard:

@@ -4,17 +4,17 @@ service configuration and clients that look like loopback browsers."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from apdu.pcsc import reader_states
 from card_model.demo import demo_ca, demo_card_image
 from card_model.lifecycle import LifeCycle
 from emulator.card_os import CardOS
-from emulator.vpcd import Tear, VirtualCard, VpcdLink
+from emulator.foreign import FOREIGN_ATR as FOREIGN_ATR
+from emulator.foreign import ForeignCard as ForeignCard
+from emulator.presence import inserted as inserted
+from emulator.presence import wait_for_card as wait_for_card
+from emulator.vpcd import Tear, VirtualCard
 
 CARD_SLOT = 12
 PSAM_SLOT = 13
@@ -34,28 +34,6 @@ OTHER_PIN = "246801"
 WRONG_PIN = "975318"
 # Strings that must never reach a log line: every PIN the tests use and the full SSN.
 SECRETS = (INITIAL_PIN, SSN, NEW_PIN, OTHER_PIN, WRONG_PIN)
-
-FOREIGN_ATR = bytes.fromhex("3B8F8001804F0CA000000306030001000000006A")
-
-
-class ForeignCard:
-    """A card that is not a social security card: 6A82 to SELECT, 6D00 otherwise."""
-
-    def atr(self) -> bytes:
-        return FOREIGN_ATR
-
-    def power_on(self) -> None:
-        return None
-
-    def power_off(self) -> None:
-        return None
-
-    def reset(self) -> None:
-        return None
-
-    def process(self, apdu: bytes) -> bytes:
-        return bytes.fromhex("6A82") if apdu[1] == 0xA4 else bytes.fromhex("6D00")
-
 
 class PullingCard:
     """A card that is pulled out when it receives a command with INS ``ins``
@@ -91,31 +69,6 @@ class PullingCard:
 
 def card_os(generation: int = 3, *, life_cycle: LifeCycle | None = None, holder: str | None = None) -> CardOS:
     return CardOS(demo_card_image(generation, life_cycle=life_cycle, holder=holder))
-
-
-def wait_for_card(reader: str, present: bool, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        (state,) = reader_states([reader])
-        if state.present == present and (not present or state.atr):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{reader}: card present={state.present}, expected {present}")
-        time.sleep(0.01)
-
-
-@contextmanager
-def inserted(card: VirtualCard, slot: int, reader: str) -> Iterator[VpcdLink]:
-    """The card in vpcd slot ``slot`` for the block; always removed afterwards."""
-    assert slot in (CARD_SLOT, PSAM_SLOT)
-    link = VpcdLink(card, slot)
-    link.insert()
-    try:
-        wait_for_card(reader, True)
-        yield link
-    finally:
-        link.remove()
-        wait_for_card(reader, False)
 
 
 def write_anchor(folder: Path) -> Path:

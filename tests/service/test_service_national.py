@@ -28,6 +28,7 @@ from service_cards import (
 
 from apdu.errors import PinEntryError
 from card_model.demo import demo_key_set
+from card_model.lifecycle import LifeCycle
 from terminal.keysource import SoftwareHsm
 from terminal.service.national_protocol import function_specs
 
@@ -263,15 +264,54 @@ def test_signature_key_reader_info_and_unsupported(svc: Service, insert: Insert)
             assert len(key) == 130 and key.startswith("04") and HEX.match(key)
         with insert(card_os(2)):
             assert page.code("iReadSignatureKey", iType=3) < -20000  # gen 2 refuses the command (-SW)
-        for function, args in (
-            ("iDoDebit", {"iType": 3, "pCardInfo": "", "pPayInfo": "100|"}),
-            ("iDoDebit_HSM_Step1", {"iType": 3, "pCardInfo": "", "pPayInfo": "100|"}),
-            ("iDoDebit_HSM_Step2", {"pKey": ""}),
-            ("iReadDebitRecord", {"iType": 3}),
-            ("iWriteCA", {"iType": 3, "pCardInfo": "", "pWriteData": ""}),
-        ):
-            answer = page.call(function, **args)
-            assert answer["success"] == -13 and answer["function"] == function
+        # Certificates are written at issuance (the issuance endpoints), not by a counter.
+        answer = page.call("iWriteCA", iType=3, pCardInfo="", pWriteData="")
+        assert answer["success"] == -13 and answer["function"] == "iWriteCA"
+
+
+def test_wallet_debit_and_records(svc: Service, insert: Insert) -> None:
+    """iDoDebit / iReadDebitRecord over the transport wallet (amounts in fen),
+    with the PSAM and, in steps, with the security module."""
+    module = hsm()
+    with insert(card_os(3, life_cycle=LifeCycle.ACTIVE)), counter(svc) as page:
+        assert fields(page.ok("iReadDebitRecord", iType=3)) == ["0", "0"]
+        assert page.code("iDoDebit", iType=3, pCardInfo="", pPayInfo="100|") == -1702  # balance 0
+        loaded = svc.post("/wallet/load", {"amount": "20.00"})
+        assert loaded.status_code == 200, loaded.text
+        card_info = card_info_of(svc)
+        out = fields(page.ok("iDoDebit", iType=3, pCardInfo=card_info, pPayInfo="350|20260301081500|"))
+        amount, before, after, counter_no, terminal, moment, tac = out
+        assert (amount, before, after) == ("350", "2000", "1650")
+        assert terminal == "110102000001" and moment == "20260301081500" and len(tac) == 8 and HEX.match(tac)
+        # The same purchase with the security module in steps: MAC1, then the MAC2 and TAC checks.
+        request = page.ok("iDoDebit_HSM_Step1", iType=3, pCardInfo="", pPayInfo="150|")
+        assert fields(request)[:2] == ["03", "0008"] and len(fields(request)) == 5  # PK: MAC1
+        steps = 0
+        while True:
+            answer = page.call("iDoDebit_HSM_Step2", pKey=module.process(request))
+            assert answer["success"] == 0, answer
+            steps += 1
+            parts = fields(answer["pOutInfo"])
+            if len(parts) == 7 and parts[0] == "150":
+                break
+            request = answer["pOutInfo"]
+            assert steps < 5
+        assert steps == 3 and parts[1:3] == ["1650", "1500"] and int(parts[3]) == int(counter_no) + 1
+        records = fields(page.ok("iReadDebitRecord", iType=3))
+        assert records[:2] == ["1500", "3"]
+        newest, older = records[2:7], records[7:12]
+        assert newest[1:3] == ["150", parts[3]] and older[1] == "350" and older[4] == "20260301081500"
+        load = records[12:17]  # the oldest record
+        assert load[1] == "2000" and load[0] != newest[0] == older[0] and len(records) == 17
+        # Bad pay information: no amount, not digits, a bad time, another card.
+        assert page.code("iDoDebit", iType=3, pCardInfo="", pPayInfo="") == -14
+        assert page.code("iDoDebit", iType=3, pCardInfo="", pPayInfo="1.50|") == -41
+        assert page.code("iDoDebit", iType=3, pCardInfo="", pPayInfo="100|20261399000000|") == -41
+        assert page.code("iDoDebit", iType=3, pCardInfo="", pPayInfo="1234567890|") == -42
+        assert page.code("iDoDebit", iType=3, pCardInfo="", pPayInfo="0|") == -23
+        other = "110102D1560000050000000000000099|X00000099|"
+        assert page.code("iDoDebit", iType=3, pCardInfo=other, pPayInfo="100|") in (-20, -22)
+        assert fields(page.ok("iReadDebitRecord", iType=3))[:2] == ["1500", "3"]
 
 
 def test_malformed_messages(svc: Service) -> None:
@@ -312,7 +352,7 @@ def test_one_operation_per_card(make_service: MakeService, insert: Insert) -> No
             request = page.ok("iReadCardBas_HSM_Step1", iType=3)  # holds the card until step 2
             busy = impatient.post("/card/basic")
             assert busy.status_code == 409 and busy.json()["error"] == "card_busy"
-            assert busy.json()["national_code"] == -1307
+            assert busy.json()["national_code"] == "-1307"
             assert other.code("iReadCardBas", iType=3) == -1307
             assert fields(page.ok("iReadCardBas_HSM_Step2", pKey=module.process(request)))[1] == SSN
             # The caller moves on without step 2: the sequence is abandoned and the card freed.

@@ -6,6 +6,7 @@ part 10) through the whole service over an in-process backend."""
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import threading
 import time
@@ -32,6 +33,7 @@ from terminal.service.national_protocol import answer, error_answer, parse_call
 from terminal.service.opqueue import CardQueue
 from terminal.service.ratelimit import PinRateLimiter
 from terminal.service.tokens import AccessToken, load_or_create_token
+from terminal.watch import ReaderEvent
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -244,6 +246,12 @@ def test_serve_command_refusals(tmp_path: Path) -> None:
     assert runner.invoke(serve_command, ["--config", str(bad)]).exit_code == 2
     same = runner.invoke(serve_command, ["--port", "18090", "--national-port", "18090"])
     assert same.exit_code == 2
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        busy = runner.invoke(serve_command, ["--port", str(port), "--national-port", "0"])
+        assert busy.exit_code == 2 and "cannot listen" in busy.output, busy.output
     summary = startup_summary(config_from_mapping({}), tmp_path / "token")
     assert summary["token_file"] == str(tmp_path / "token") and summary["national"] == "ws://127.0.0.1:18081"
     lines = startup_lines(summary)
@@ -278,14 +286,14 @@ def test_pin_typed_on_the_reader_pin_pad(pinpad_service: tuple[TestClient, InPro
     assert verified["ok"] is True and verified["entry"] == "auto"
     backend.typed.append(WRONG_PIN)
     wrong = post("/pin/verify")
-    assert wrong.status_code == 409 and wrong.json()["national_code"] == -51 and wrong.json()["retries_left"] == 2
+    assert wrong.status_code == 409 and wrong.json()["national_code"] == "-51" and wrong.json()["retries_left"] == 2
     for code, national in ((0x6400, -32), (0x6401, -31)):
         backend.typed.append(code)
-        assert post("/pin/verify").json()["national_code"] == national
+        assert post("/pin/verify").json()["national_code"] == str(national)
     backend.typed.extend([INITIAL_PIN, NEW_PIN, NEW_PIN])
     assert post("/pin/change").json()["state"] == "ok"
     backend.typed.extend([NEW_PIN, INITIAL_PIN, WRONG_PIN])
-    assert post("/pin/change").json()["national_code"] == -34
+    assert post("/pin/change").json()["national_code"] == "-34"
     with client.websocket_connect(NATIONAL_WS) as ws:
         backend.typed.append(NEW_PIN)
         ws.send_json({"function": "iVerifyPIN", "iType": 3})
@@ -308,3 +316,56 @@ def test_pin_pad_required_but_missing(tmp_path: Path) -> None:
         refused = client.post("/api/v1/pin/verify", json={}, headers=auth())
         assert refused.status_code == 409 and refused.json()["error"] == "pin_entry_unavailable"
         assert client.post("/api/v1/pin/verify", json={"pin": INITIAL_PIN}, headers=auth()).status_code == 200
+
+
+# -- the event stream: readers attached and detached ---------------------------------------------------------
+
+
+def test_event_stream_reports_readers_attached_and_detached(tmp_path: Path) -> None:
+    """vpcd's readers never come and go, so the watcher's reader events are
+    fed through the in-process backend's watch callback (from another thread,
+    as the real watcher calls it)."""
+    backend = InProcessBackend(None, PsamCard(demo_psam_image()))
+    config = config_from_mapping({"service": {"token_file": str(tmp_path / "token")}})
+    app = create_app(config, backend=backend, token=AccessToken(TOKEN))
+    extra = "ACS ACR39U PICC Reader 01"
+    with TestClient(app, base_url=BASE, client=LOOPBACK_CLIENT) as client, client.websocket_connect(
+        "ws://127.0.0.1:18080/api/v1/events", subprotocols=["sscard.v1", f"bearer.{TOKEN}"]
+    ) as ws:
+        assert ws.receive_json()["event"] == "hello"
+        watch = backend.watching
+        assert watch is not None
+
+        def feed(*events: ReaderEvent) -> None:
+            thread = threading.Thread(target=lambda: [watch(e) for e in events])
+            thread.start()
+            thread.join()
+
+        feed(
+            ReaderEvent("reader_added", extra, "contactless"),
+            ReaderEvent("card_inserted", extra, "contactless", CardOS(demo_card_image(3)).atr()),
+            ReaderEvent("card_removed", extra, "contactless"),
+            ReaderEvent("reader_removed", extra, "contactless"),
+            ReaderEvent("pcsc_unavailable"),
+            ReaderEvent("pcsc_available"),
+        )
+        seen = [ws.receive_json() for _ in range(6)]
+        assert [e["event"] for e in seen] == [
+            "reader_attached", "card_inserted", "card_removed", "reader_detached", "pcsc_unavailable", "pcsc_available",
+        ]
+        attached, inserted, removed, detached = seen[:4]
+        assert attached["reader"] == extra and attached["reader_kind"] == "contactless"
+        assert attached["message"] == "读卡器已连接" and attached["message_en"] == "reader connected"
+        assert inserted["card_kind"] == "social_security" and removed["card_kind"] == "social_security"
+        assert detached["reader"] == extra and detached["message"] == "读卡器已断开"
+        assert all(e["at"] for e in seen)
+        # A new subscriber's hello lists the readers the watcher reported.
+        feed(ReaderEvent("reader_added", extra, "contactless"))
+        assert ws.receive_json()["event"] == "reader_attached"
+    with TestClient(app, base_url=BASE, client=LOOPBACK_CLIENT) as client, client.websocket_connect(
+        "ws://127.0.0.1:18080/api/v1/events", headers=auth()
+    ) as ws:
+        hello = ws.receive_json()
+        assert hello["event"] == "hello" and hello["readers"] == [
+            {"name": extra, "kind": "contactless", "card_kind": None}
+        ]

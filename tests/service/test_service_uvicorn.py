@@ -184,7 +184,7 @@ def test_serve_process_keeps_pins_out_of_its_log(serve_process: dict[str, Any], 
     with httpx.Client(base_url=serve_process["api"], headers=headers, timeout=20) as http, insert(card_os(3)):
         post = http.post
         assert post("/api/v1/pin/verify", json={"pin": INITIAL_PIN}).status_code == 200
-        assert post("/api/v1/pin/verify", json={"pin": WRONG_PIN}).json()["national_code"] == -51
+        assert post("/api/v1/pin/verify", json={"pin": WRONG_PIN}).json()["national_code"] == "-51"
         assert post("/api/v1/pin/change", json={"old_pin": INITIAL_PIN, "new_pin": NEW_PIN}).status_code == 200
         assert post("/api/v1/pin/reset", json={"new_pin": OTHER_PIN}).status_code == 200
         assert post("/api/v1/pin/change", json={"old_pin": WRONG_PIN, "new_pin": NEW_PIN}).status_code == 409
@@ -205,3 +205,40 @@ def test_serve_process_keeps_pins_out_of_its_log(serve_process: dict[str, Any], 
     for text in (log, out, err):
         assert not [secret for secret in SECRETS if secret in text], "a PIN or the SSN reached the service log"
         assert token not in text
+
+
+def test_sscard_serve_starts_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """``sscard serve --json`` through the root CLI: the start-up summary as one
+    JSON line (the token file's path, never the token), a working API, and a
+    graceful stop with exit 0 when a service manager sends SIGTERM."""
+    token_file = tmp_path / "token"
+    config = tmp_path / "sscard.toml"
+    config.write_text(
+        f'[service]\nport = 0\nnational_port = 0\ntoken_file = "{token_file}"\n', encoding="utf-8"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "terminal.cli", "serve", "--json", "--config", str(config)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        summary = json.loads(process.stdout.readline())
+        assert summary["token_file"] == str(token_file)
+        token = token_file.read_text(encoding="ascii").strip()
+        assert token not in json.dumps(summary)
+        with httpx.Client(base_url=summary["api"].removesuffix("/api/v1/"), timeout=20) as http:
+            assert http.get("/api/v1/version", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+            assert http.get("/api/v1/version").status_code == 401
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "sscard service stopped" in err and "服务已停止" in err
+    assert out == "" and token not in err

@@ -2,47 +2,24 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from apdu.errors import CardRemovedError
 from apdu.inprocess import InProcessTransport
-from apdu.pcsc import reader_states
 from card_model.demo import demo_ca, demo_card_image, demo_psam_image
 from card_model.image import CardImage
 from card_model.lifecycle import LifeCycle
 from emulator.card_os import CardOS
+from emulator.foreign import FOREIGN_ATR as FOREIGN_ATR
+from emulator.foreign import ForeignCard as ForeignCard
+from emulator.presence import inserted as inserted
+from emulator.presence import wait_for_card as wait_for_card
 from emulator.psam import PsamCard
-from emulator.vpcd import Tear, VirtualCard, VpcdLink
+from emulator.vpcd import Tear, VirtualCard
 from terminal.journal_hook import JournalHook, MemoryJournal
 from terminal.keysource import PsamKeySource
 from terminal.keysource.base import KeySource
 from terminal.session import CardSession
-
-FOREIGN_ATR = bytes.fromhex("3B8F8001804F0CA000000306030001000000006A")
-
-
-class ForeignCard:
-    """A card that is not a social security card: answers 6A82 to SELECT, 6D00 otherwise."""
-
-    def atr(self) -> bytes:
-        return FOREIGN_ATR
-
-    def power_on(self) -> None:
-        return None
-
-    def power_off(self) -> None:
-        return None
-
-    def reset(self) -> None:
-        return None
-
-    def process(self, apdu: bytes) -> bytes:
-        if apdu[1] == 0xA4:
-            return bytes.fromhex("6A82")
-        return bytes.fromhex("6D00")
 
 
 class TearingCard:
@@ -136,25 +113,3 @@ def inprocess_session(
     return session, transport, wrapper
 
 
-def wait_for_card(reader: str, present: bool, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        (state,) = reader_states([reader])
-        if state.present == present and (not present or state.atr):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{reader}: card present={state.present}, expected {present}")
-        time.sleep(0.01)
-
-
-@contextmanager
-def inserted(card: VirtualCard, slot: int, reader: str) -> Iterator[VpcdLink]:
-    """The card in vpcd slot ``slot`` (PC/SC reader ``reader``) for the block."""
-    link = VpcdLink(card, slot)
-    link.insert()
-    try:
-        wait_for_card(reader, True)
-        yield link
-    finally:
-        link.remove()
-        wait_for_card(reader, False)

@@ -9,18 +9,16 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from apdu.pcsc import reader_states
 from card_model.demo import demo_ca, demo_card_image, demo_holder
 from card_model.lifecycle import LifeCycle
 from card_model.values import CardIdCode
 from emulator.card_os import CardOS
-from emulator.vpcd import Tear, VirtualCard, VpcdLink
+from emulator.presence import inserted as inserted
+from emulator.presence import wait_for_card as wait_for_card
+from emulator.vpcd import Tear, VirtualCard
 from terminal.journal_hook import RegistryJournal
 from terminal.keysource import PsamKeySource
 from terminal.presentation import PresentationGate
@@ -71,31 +69,6 @@ class FakeClock:
 
     def advance(self, **kwargs: float) -> None:
         self.now = self.now + timedelta(**kwargs)
-
-
-def wait_for_card(reader: str, present: bool, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        (state,) = reader_states([reader])
-        if state.present == present and (not present or state.atr):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{reader}: card present={state.present}, expected {present}")
-        time.sleep(0.01)
-
-
-@contextmanager
-def inserted(card: VirtualCard, slot: int, reader: str) -> Iterator[VpcdLink]:
-    """The card in vpcd slot ``slot`` for the block; always pulled out again."""
-    assert slot in (CARD_SLOT, PSAM_SLOT)
-    link = VpcdLink(card, slot)
-    link.insert()
-    try:
-        wait_for_card(reader, True)
-        yield link
-    finally:
-        link.remove()
-        wait_for_card(reader, False)
 
 
 class TearingCard:

@@ -166,9 +166,9 @@ def test_replaced_card_is_refused_and_blocked_for_good(make_terminal: MakeTermin
     ],
 )
 def test_cancelled_cards_are_blocked_permanently(
-    make_terminal: MakeTerminal, sqlite_url: str, steps: tuple[str, ...], reason: str, code: int
+    make_terminal: MakeTerminal, any_url: str, steps: tuple[str, ...], reason: str, code: int
 ) -> None:
-    term = make_terminal(sqlite_url)
+    term = make_terminal(any_url)
     card_id = register_demo(term.registry)
     for step in steps:
         getattr(term.registry, step)(card_id, CLERK)
@@ -185,9 +185,9 @@ def test_cancelled_cards_are_blocked_permanently(
 
 
 def test_temporary_loss_suspends_functions_without_blocking_and_lapses(
-    make_terminal: MakeTerminal, sqlite_url: str
+    make_terminal: MakeTerminal, any_url: str
 ) -> None:
-    term = make_terminal(sqlite_url)
+    term = make_terminal(any_url)
     card_id = register_demo(term.registry)
     term.registry.report_loss_temporary(card_id, AGENT)
     with inserted(gen3_card(), CARD_SLOT, term.reader):
@@ -277,9 +277,9 @@ def test_registry_unavailable_then_restored(
 
 
 def test_agent_may_only_activate_report_temporary_loss_change_password_and_query(
-    make_terminal: MakeTerminal, sqlite_url: str
+    make_terminal: MakeTerminal, any_url: str
 ) -> None:
-    term = make_terminal(sqlite_url)
+    term = make_terminal(any_url)
     card_id = register_demo(term.registry, status="issued")
     with inserted(gen3_card(LifeCycle.PERSONALISED), CARD_SLOT, term.reader):
         session = term.session(actor=AGENT)
@@ -334,8 +334,8 @@ def test_agent_may_only_activate_report_temporary_loss_change_password_and_query
     assert last.details["reason"] == "card_not_activated"
 
 
-def test_unknown_card_and_no_registry(make_terminal: MakeTerminal, sqlite_url: str) -> None:
-    term = make_terminal(sqlite_url)
+def test_unknown_card_and_no_registry(make_terminal: MakeTerminal, any_url: str) -> None:
+    term = make_terminal(any_url)
     with inserted(gen3_card(), CARD_SLOT, term.reader):
         unknown = term.session()
         assert unknown.presentation is not None and unknown.presentation.decision is not None
@@ -351,9 +351,9 @@ def test_unknown_card_and_no_registry(make_terminal: MakeTerminal, sqlite_url: s
 
 
 def test_block_that_cannot_be_made_leaves_the_card_refused(
-    make_terminal: MakeTerminal, sqlite_url: str
+    make_terminal: MakeTerminal, any_url: str
 ) -> None:
-    term = make_terminal(sqlite_url)
+    term = make_terminal(any_url)
     card_id = register_demo(term.registry)
     term.registry.report_loss_formal(card_id, CLERK)
     with inserted(gen3_card(), CARD_SLOT, term.reader):
@@ -375,9 +375,9 @@ def test_block_that_cannot_be_made_leaves_the_card_refused(
 
 
 def test_block_torn_at_presentation_is_settled_at_the_next(
-    make_terminal: MakeTerminal, sqlite_url: str
+    make_terminal: MakeTerminal, any_url: str
 ) -> None:
-    term = make_terminal(sqlite_url)
+    term = make_terminal(any_url)
     card_id = register_demo(term.registry)
     term.registry.report_loss_formal(card_id, CLERK)
     card = TearingCard(gen3_card())

@@ -24,6 +24,7 @@ from card_model.purse import (
     session_mac,
 )
 from emulator.card_os import CardOS
+from emulator.presence import wait_for_card
 from emulator.psam import PsamCard
 from emulator.vpcd import Tear, VirtualCard
 from terminal.journal_hook import JournalHook, MemoryJournal
@@ -234,22 +235,6 @@ def apdu_count(flow: Callable[[], object], wrapper: NthTear) -> int:
     start = wrapper.count
     flow()
     return wrapper.count - start
-
-
-def wait_for_card(reader: str, present: bool, timeout: float = 10.0) -> None:
-    """Poll the PC/SC reader until a card is (not) present."""
-    import time
-
-    from apdu.pcsc import reader_states
-
-    deadline = time.monotonic() + timeout
-    while True:
-        (state,) = reader_states([reader])
-        if state.present == present and (not present or state.atr):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{reader}: card present={state.present}, expected {present}")
-        time.sleep(0.01)
 
 
 class Slot:
