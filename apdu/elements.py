@@ -20,7 +20,7 @@ from functools import cache
 from types import MappingProxyType
 from typing import Any
 
-import construct as cs  # type: ignore[import-untyped]
+import construct as cs
 
 from apdu._tables import load_table
 from apdu.errors import InvalidInput, PinEntryError, ProtocolError

@@ -10,6 +10,7 @@ descriptions of what failed, never PINs, keys or personal data.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 from apdu._tables import load_table
@@ -56,14 +57,11 @@ __all__ = [
     "WrongData",
     "WrongLength",
     "WrongParameters",
+    "apply_error_row",
 ]
 
-KeySourceKind = Literal[
-    "key_level", "no_psam", "no_algorithm", "no_reading_key", "no_hsm_needed"
-]
-PinEntryKind = Literal[
-    "cancelled", "timeout", "length", "mismatch", "initial_pin_use", "initial_pin_reuse"
-]
+KeySourceKind = Literal["key_level", "no_psam", "no_algorithm", "no_reading_key", "no_hsm_needed"]
+PinEntryKind = Literal["cancelled", "timeout", "length", "mismatch", "initial_pin_use", "initial_pin_reuse"]
 InputKind = Literal["parameter", "chars", "length"]
 
 
@@ -80,6 +78,24 @@ def _class_row(cls: type) -> dict[str, Any]:
 def _text(key: str) -> str:
     texts: dict[str, str] = load_table("errors")["texts"]
     return texts[key]
+
+
+def apply_error_row(cls: type, row: Mapping[str, Any] | None) -> None:
+    """Set a class's defaults from one row of a package's error table.
+
+    ``row`` holds ``error_id``, ``en``, ``zh`` and ``national_code`` (and
+    ``exit_code`` where the package's CLI has one); ``None`` (no row for
+    the class) leaves the inherited defaults.  Every package keeps its
+    error texts as data and calls this from its ``_load_defaults``.
+    """
+    if row is None:
+        return
+    setattr(cls, "error_id", str(row["error_id"]))  # noqa: B010 - ClassVar set from data
+    setattr(cls, "message_en", str(row["en"]))  # noqa: B010
+    setattr(cls, "message_zh", str(row["zh"]))  # noqa: B010
+    setattr(cls, "national_code", int(row["national_code"]))  # noqa: B010
+    if "exit_code" in row:
+        setattr(cls, "exit_code", int(row["exit_code"]))  # noqa: B010
 
 
 def _check_sw(sw: int) -> int:
@@ -110,9 +126,7 @@ class SscardError(Exception):
         row = load_table("errors")["classes"].get(cls.__name__)
         if row is None:
             if cls.__module__ == __name__:
-                raise LookupError(
-                    f"apdu/data/errors.toml has no entry for {cls.__name__}"
-                )
+                raise LookupError(f"apdu/data/errors.toml has no entry for {cls.__name__}")
             return
         own = cls.__dict__
 
@@ -147,13 +161,9 @@ class SscardError(Exception):
     ) -> None:
         self._explicit_message = message
         super().__init__(message or type(self).message_en)
-        self.message_zh = (
-            message_zh if message_zh is not None else type(self).message_zh
-        )
+        self.message_zh = message_zh if message_zh is not None else type(self).message_zh
         self.sw = None if sw is None else _check_sw(sw)
-        self.national_code = (
-            national_code if national_code is not None else type(self).national_code
-        )
+        self.national_code = national_code if national_code is not None else type(self).national_code
         self._explicit_zh = message_zh
         self._explicit_code = national_code
 
@@ -279,9 +289,7 @@ class CardError(SscardError):
         code = national_code
         if code is None and type(self)._national_from_sw and sw is not None:
             code = -sw
-        super().__init__(
-            message or en, message_zh=message_zh, sw=sw, national_code=code
-        )
+        super().__init__(message or en, message_zh=message_zh, sw=sw, national_code=code)
         if message_zh is None:
             self.message_zh = zh
         self._explicit_message = message
@@ -334,9 +342,7 @@ class VerificationFailed(CardError):
         if retries_left is None and isinstance(sw, int) and (sw & 0xFFF0) == 0x63C0:
             retries_left = sw & 0x0F
         self.retries_left: int | None = retries_left
-        super().__init__(
-            sw, message, message_zh=message_zh, national_code=national_code
-        )
+        super().__init__(sw, message, message_zh=message_zh, national_code=national_code)
 
     def _details(self, *, own_en: bool, own_zh: bool) -> tuple[str, str]:
         if self.retries_left is None:
@@ -455,9 +461,7 @@ class _KindError(SscardError):
         sw: int | None = None,
         national_code: int | None = None,
     ) -> None:
-        kinds: dict[str, dict[str, Any]] = load_table("errors")["kinds"][
-            type(self)._kind_table()
-        ]
+        kinds: dict[str, dict[str, Any]] = load_table("errors")["kinds"][type(self)._kind_table()]
         if kind is None and national_code is not None:
             kind = next(
                 (k for k, r in kinds.items() if r["national_code"] == national_code),
@@ -472,9 +476,7 @@ class _KindError(SscardError):
                 )
         super().__init__(
             message or (row["en"] if row else ""),
-            message_zh=message_zh
-            if message_zh is not None
-            else (row["zh"] if row else None),
+            message_zh=message_zh if message_zh is not None else (row["zh"] if row else None),
             sw=sw,
             national_code=national_code
             if national_code is not None

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal, Self, TypeVar
 
-from smartcard import scard  # type: ignore[import-untyped]
+from smartcard import scard
 
 from apdu import errors
 from apdu._tables import load_table
@@ -98,7 +98,7 @@ def error_for_pcsc(hresult: int, what: str, *, session: bool = False) -> SscardE
     entry = _error_table().get(code)
     try:
         text = scard.SCardGetErrorMessage(hresult)
-    except Exception:  # noqa: BLE001 - pyscard may not know the code; the hex is enough
+    except Exception:  # pyscard may not know the code; the hex is enough
         text = ""
     message = f"{what}: PC/SC {code:08X}" + (f" ({text})" if text else "")
     if entry is None:

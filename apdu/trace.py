@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,11 @@ __all__ = [
 
 Direction = Literal[">>", "<<"]
 LOGGER_NAME = "sscard.apdu"
+
+# One token of transcript hex: a byte, a ``..`` wildcard byte, or a redaction marker.
+_HEX_TOKEN = re.compile(r"[0-9A-Fa-f]{2}|\.\.|\*\*\((\d{1,6}) bytes\)\*\*")
+# The fewest bytes of a line: a command header, or a status word.
+_MIN_BYTES: dict[str, int] = {">>": 4, "<<": 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +85,7 @@ class Tracer:
         if transcript is None:
             self._file = None
         elif isinstance(transcript, (str, Path)):
-            self._file = open(transcript, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            self._file = open(transcript, "a", encoding="utf-8")  # closed in close()
             self._own_file = True
         else:
             self._file = transcript
@@ -169,6 +175,7 @@ def parse_transcript(lines: Iterable[str]) -> list[TranscriptEntry]:
             raise ProtocolError(f"transcript line {number}: dir must be '>>' or '<<'")
         if not isinstance(hex_text, str):
             raise ProtocolError(f"transcript line {number}: hex must be a string")
+        _check_hex(number, direction, hex_text)
         redacted = obj.get("redacted", "**(" in hex_text)
         t = obj.get("t", 0.0)
         if (
@@ -179,6 +186,32 @@ def parse_transcript(lines: Iterable[str]) -> list[TranscriptEntry]:
             raise ProtocolError(f"transcript line {number}: bad 'redacted' or 't'")
         out.append(TranscriptEntry(direction, hex_text.strip(), redacted, float(t)))
     return out
+
+
+def _check_hex(number: int, direction: str, hex_text: str) -> None:
+    """Reject transcript hex that is not whole bytes, wildcards and markers.
+
+    The message names the problem and the offset, never the value."""
+    text = hex_text
+    pos = count = 0
+    while pos < len(text):
+        if text[pos].isspace():
+            pos += 1
+            continue
+        match = _HEX_TOKEN.match(text, pos)
+        if match is None:
+            problem = "not hexadecimal"
+            if text[pos] in "0123456789abcdefABCDEF":
+                if pos + 1 < len(text) and not text[pos + 1].isspace():
+                    pos += 1  # a hex digit followed by a foreign character
+                else:
+                    problem = "odd number of hex digits"
+            raise ProtocolError(f"transcript line {number}: hex: {problem} at offset {pos}")
+        count += int(match.group(1)) if match.group(1) else 1
+        pos = match.end()
+    if count < _MIN_BYTES[direction]:
+        what = "a command header (4 bytes)" if direction == ">>" else "a status word (2 bytes)"
+        raise ProtocolError(f"transcript line {number}: hex: shorter than {what}")
 
 
 def load_transcript(path: str | Path) -> list[TranscriptEntry]:

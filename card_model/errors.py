@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apdu.errors import InvalidInput, SscardError
+from apdu.errors import InvalidInput, SscardError, apply_error_row
 from card_model._data import load_data
 
 __all__ = [
@@ -51,13 +51,7 @@ class CardModelError(SscardError):
 
     @classmethod
     def _load_defaults(cls) -> None:
-        row = _table()["classes"].get(cls.__name__)
-        if row is None:
-            return
-        cls.error_id = row["error_id"]
-        cls.message_en = row["en"]
-        cls.message_zh = row["zh"]
-        cls.national_code = int(row["national_code"])
+        apply_error_row(cls, _table()["classes"].get(cls.__name__))
 
     def __init__(self, field: str = "", reason: str = "", detail: str = "") -> None:
         self.field = field

@@ -63,6 +63,13 @@ def _contact_limits() -> dict[str, int]:
     return table
 
 
+def _ssn(value: Any) -> Ssn:
+    """An SSN of holder data as stored on the card and in the registry: the
+    check character ``X`` in upper case only (a lower-case ``x`` is -41, as
+    the registry refuses it); surrounding spaces are ignored."""
+    return Ssn(value.strip() if isinstance(value, str) else value)
+
+
 def _required(data: Mapping[str, Any], key: str) -> Any:
     if key not in data:
         raise InvalidValue(key, "missing")
@@ -103,7 +110,7 @@ class HolderData:
         occupation = data.get("occupation")
         postcode = data.get("postcode")
         return cls(
-            ssn=Ssn.parse(_required(data, "ssn")),
+            ssn=_ssn(_required(data, "ssn")),
             name=Name(_required(data, "name")),
             gender=Gender(str(_required(data, "gender"))),
             ethnicity=Ethnicity(_required(data, "ethnicity")),

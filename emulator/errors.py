@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apdu.errors import SscardError
+from apdu.errors import SscardError, apply_error_row
 from emulator._data import load_data
 
 __all__ = [
@@ -38,14 +38,7 @@ class EmulatorError(SscardError):
 
     @classmethod
     def _load_defaults(cls) -> None:
-        row = load_data("errors")["classes"].get(cls.__name__)
-        if row is None:
-            return
-        cls.error_id = str(row["error_id"])
-        cls.message_en = str(row["en"])
-        cls.message_zh = str(row["zh"])
-        cls.national_code = int(row["national_code"])
-        cls.exit_code = int(row["exit_code"])
+        apply_error_row(cls, load_data("errors")["classes"].get(cls.__name__))
 
     def __init__(self, detail: str = "", *, detail_zh: str | None = None) -> None:
         cls = type(self)

@@ -250,11 +250,11 @@ class PcscStack:
         stopped only when that run is gone (an orphan of a killed run); while
         its starter lives, it is left alone.
         """
+        pid = self._owned_pid()  # discards a record whose pcscd is gone or not ours
+        if pid is None:
+            return False
         record = self._owner_record()
         if not record.get("detached", False) and not self._starter_gone(record):
-            return False
-        pid = self._owned_pid()
-        if pid is None:
             return False
         self._stop_pid(pid)
         return True

@@ -25,7 +25,7 @@ from typing import Any
 from sm_crypto.errors import InvalidPointError
 
 try:
-    import gmpy2 as _gmpy2  # type: ignore[import-untyped]
+    import gmpy2 as _gmpy2
 except ImportError:  # pragma: no cover - exercised through use_gmpy2=False
     _gmpy2 = None
 

@@ -15,7 +15,7 @@ InvalidPointError (from the caller's point decoding).
 
 from __future__ import annotations
 
-from asn1crypto import core, keys, pem  # type: ignore[import-untyped]
+from asn1crypto import core, keys, pem
 
 from sm_crypto._der import DerError, read_tlv
 from sm_crypto._resources import load_toml

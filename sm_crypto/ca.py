@@ -22,7 +22,7 @@ import datetime as _dt
 import secrets
 from collections.abc import Iterable, Mapping
 
-from asn1crypto import keys as _asn1_keys  # type: ignore[import-untyped]
+from asn1crypto import keys as _asn1_keys
 from asn1crypto import x509 as _asn1_x509
 
 from sm_crypto._bytes import as_bytes

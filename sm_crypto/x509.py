@@ -25,7 +25,7 @@ import datetime as _dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from asn1crypto import pem as _pem  # type: ignore[import-untyped]
+from asn1crypto import pem as _pem
 from asn1crypto import x509 as _asn1_x509
 from cryptography import x509 as _crypto_x509
 

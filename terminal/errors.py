@@ -16,6 +16,7 @@ from apdu.errors import (
     KeySourceError,
     ReaderNotFoundError,
     SscardError,
+    apply_error_row,
 )
 from terminal._data import load_data
 
@@ -32,13 +33,7 @@ class _TerminalDefaults:
 
     @classmethod
     def _load_defaults(cls) -> None:
-        row = _row(cls)
-        if row is None:
-            return
-        setattr(cls, "error_id", row["error_id"])  # noqa: B010 - ClassVar set from data
-        setattr(cls, "message_en", row["en"])  # noqa: B010
-        setattr(cls, "message_zh", row["zh"])  # noqa: B010
-        setattr(cls, "national_code", int(row["national_code"]))  # noqa: B010
+        apply_error_row(cls, _row(cls))
 
 
 class ReaderNotMatched(_TerminalDefaults, ReaderNotFoundError):

@@ -27,6 +27,7 @@ __all__ = [
     "KindSource",
     "ReaderInfo",
     "ReaderKind",
+    "ReaderStatus",
     "classify",
     "describe_states",
     "find_psam_reader",
@@ -39,6 +40,7 @@ __all__ = [
 
 ReaderKind = Literal["contact", "contactless", "psam", "unknown"]
 KindSource = Literal["atr", "name", "default"]
+ReaderStatus = Literal["empty", "present", "in_use", "exclusive", "mute", "unavailable"]
 ITYPES = (1, 2, 3, 4)
 
 
@@ -148,6 +150,23 @@ class ReaderInfo:
     in_use: bool = False
     exclusive: bool = False
     unavailable: bool = False
+
+    @property
+    def state(self) -> ReaderStatus:
+        """The reader's state in one word: ``unavailable`` (the reader is gone or
+        broken), ``mute`` (a card that does not answer reset), ``exclusive`` /
+        ``in_use`` (another application holds the card), ``present``, ``empty``."""
+        if self.unavailable:
+            return "unavailable"
+        if not self.card_present:
+            return "empty"
+        if self.mute:
+            return "mute"
+        if self.exclusive:
+            return "exclusive"
+        if self.in_use:
+            return "in_use"
+        return "present"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON of ``sscard readers`` (interfaces.md): name, kind, card present, ATR."""

@@ -22,6 +22,7 @@ foundation         15 (and 12 briefly)
 issuance           0-3   (shares with emulator_pcsc; areas run one after another)
 wallet             8-11  (shares with cli)
 reliability        8-15  (shares; its soak needs several cards and a PSAM)
+terminal_registry  6-7   (inside terminal's range; areas run one after another)
 =================  ======
 
 Use ``pcsc_stack.reader_for_slot(n)`` for the PC/SC reader name and
@@ -33,6 +34,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
+# The secrets sweep of the whole run (issue 11): collects logs, traces, journal rows and
+# exception texts, greps them for the tests' PINs, keys and SSNs last, fails the run on a hit.
+from secrets_sweep import pytest_configure, pytest_runtest_setup, pytest_sessionfinish  # noqa: F401
 
 from emulator.stack import PcscStack
 
@@ -46,6 +51,7 @@ SLOT_RANGES: dict[str, range] = {
     "issuance": range(0, 4),
     "wallet": range(8, 12),
     "reliability": range(8, 16),
+    "terminal_registry": range(6, 8),
 }
 
 

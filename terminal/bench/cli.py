@@ -1,6 +1,6 @@
 """``sscard bench``: the click command (registered by the root CLI as ``bench``).
 
-    sscard bench [--smoke] [--only SECTION]... [--out DIR] [--slots 12-15] [--note TEXT]
+    sscard bench [--smoke] [--only SECTION]... [--out DIR] [--slots 11-15] [--note TEXT]
 
 Writes ``DIR/results.json``, ``DIR/latency.png`` and ``DIR/summary.md``
 (default ``DIR`` = ``bench``).  Targets are informational: the exit code is
@@ -27,8 +27,9 @@ from terminal.bench.table import format_value
 
 __all__ = ["DEFAULT_SLOTS", "bench_command"]
 
-#: vpcd slots the bench may use unless told otherwise (the test suite gives 14-15).
-DEFAULT_SLOTS = "12-15"
+#: vpcd slots the bench may use unless told otherwise: 4 card readers + the PSAM for the
+#: service section (the test suite gives 14-15).
+DEFAULT_SLOTS = "11-15"
 SLOTS_ENV = "SSCARD_BENCH_SLOTS"
 
 

@@ -75,8 +75,13 @@ def _http_call(client: httpx.Client, path: str, reader: str) -> Call:
             response = client.post(path, json={"reader": reader})
         except httpx.HTTPError as exc:
             raise BenchCheckError(f"HTTP {path} failed: {type(exc).__name__}") from exc
-        if response.status_code != 200 or "card_id" not in response.json():
-            raise BenchCheckError(f"HTTP {path} answered status {response.status_code}")
+        body = response.json()
+        if response.status_code != 200 or "card_id" not in body:
+            # an error answer names its error id and national code, never card data
+            raise BenchCheckError(
+                f"HTTP {path} answered status {response.status_code} "
+                f"({body.get('error')}, {body.get('national_code')})"
+            )
 
     return call
 
@@ -93,7 +98,9 @@ def _national_call(ws: ClientConnection, function: str, itype: int, timeout: flo
         fields = str(answer.get("pOutInfo", "")).split("|")
         # field 2 is the SSN: empty unless the PSAM's external authentication worked
         if answer.get("success") != 0 or len(fields) < 5 or not fields[1]:
-            raise BenchCheckError(f"national {function} answered success={answer.get('success')}")
+            raise BenchCheckError(
+                f"national {function} answered success={answer.get('success')} ({answer.get('message')})"
+            )
 
     return call
 
@@ -161,6 +168,17 @@ def throughput_figure(
 
 
 @contextmanager
+def _explained(ctx: BenchContext, services: Sequence[ServiceProcess]) -> Iterator[None]:
+    """On a wrong answer, log the end of every service's log (why it answered so)."""
+    try:
+        yield
+    except BenchCheckError:
+        for index, service in enumerate(services):
+            ctx.log(f"service: log of sscard serve {index}:\n{service.log_tail()}")
+        raise
+
+
+@contextmanager
 def _services(
     folder: Path, readers: Sequence[str], psam_reader: str, token_file: Path
 ) -> Iterator[list[ServiceProcess]]:
@@ -217,6 +235,7 @@ def run(ctx: BenchContext, result: SectionResult) -> None:
         national = [held.enter_context(connect(s.national, open_timeout=timeout)) for s in services]
         http_calls = [_http_call(client, path, reader) for client, reader in zip(http, readers, strict=True)]
         national_calls = [_national_call(ws, function, itype, timeout) for ws in national]
+        held.enter_context(_explained(ctx, services))
 
         ctx.log("service: HTTP and national requests interleaved with direct calls")
         samples = measure_interleaved(

@@ -92,7 +92,8 @@ class ServiceProcess:
         )
         return self
 
-    def _log_tail(self) -> str:
+    def log_tail(self) -> str:
+        """The end of the service's log (error ids and reader names; no card data, no PINs)."""
         path = self.folder / "service.log"
         try:
             return path.read_text(encoding="utf-8", errors="replace")[-800:]
@@ -118,7 +119,7 @@ class ServiceProcess:
                 chunk = os.read(process.stdout.fileno(), 4096)
                 if not chunk:
                     raise BenchSetupError(
-                        f"sscard serve ended with status {process.wait()}: {self._log_tail()}"
+                        f"sscard serve ended with status {process.wait()}: {self.log_tail()}"
                     )
                 buffer += chunk
         try:
@@ -131,7 +132,7 @@ class ServiceProcess:
     def check_running(self) -> None:
         if self._process is not None and self._process.poll() is not None:
             raise BenchSetupError(
-                f"sscard serve exited with status {self._process.returncode}: {self._log_tail()}"
+                f"sscard serve exited with status {self._process.returncode}: {self.log_tail()}"
             )
 
     def stop(self) -> None:

@@ -4,8 +4,10 @@
 (``--psam-reader``, ``--key-source``, ``--hsm-command``, ``--key-file``,
 ``--journal``);
 :func:`open_card` picks the reader (global ``--reader``, else ``[cli]
-reader``, else the national iType 3 rule: the contact reader holding a card,
-then a contactless one; PSAM readers never), opens a
+reader``; ``--itype`` / ``[cli] itype`` applies the national iType rule among
+the readers matched; with neither, the only card reader or the iType 3 rule:
+the contact reader holding a card, then a contactless one; PSAM readers
+never), opens a
 :class:`~terminal.session.CardSession` with the key source
 (:class:`~terminal.cli_commands.keys.CliKeySource`) and the journal hook,
 and, with ``journal = "registry"``: settles what an earlier tear left open
@@ -54,6 +56,7 @@ class CardOptions:
     key_file: str | None = None
     hsm_command: str | None = None
     journal: str | None = None
+    itype: int | None = None
 
     @classmethod
     def pop(cls, kwargs: dict[str, Any]) -> CardOptions:
@@ -63,12 +66,20 @@ class CardOptions:
             key_file=kwargs.pop("key_file", None),
             hsm_command=kwargs.pop("hsm_command", None),
             journal=kwargs.pop("journal", None),
+            itype=kwargs.pop("itype", None),
         )
 
 
 def card_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Add ``--psam-reader``, ``--key-source``, ``--hsm-command``, ``--key-file``, ``--journal``."""
+    """Add ``--itype``, ``--psam-reader``, ``--key-source``, ``--hsm-command``, ``--key-file``,
+    ``--journal``."""
     options = [
+        click.option(
+            "--itype",
+            type=click.IntRange(1, 4),
+            help="全国接口 iType：1 接触，2 非接触，3 自动（接触优先），4 自动（非接触优先）。"
+            "National iType rule: 1 contact, 2 contactless, 3 auto contact first, 4 auto contactless first.",
+        ),
         click.option(
             "--psam-reader",
             metavar="TEXT",
@@ -111,15 +122,22 @@ class CardContext:
     keys: CliKeySource | None
 
 
-def select_card_reader(ctx: click.Context, *, include_psam: bool = False) -> ReaderInfo:
-    """The reader of the card (see the module docstring)."""
+def select_card_reader(
+    ctx: click.Context, *, include_psam: bool = False, itype: int | None = None
+) -> ReaderInfo:
+    """The reader of the card (see the module docstring); ``itype`` (else
+    ``[cli] itype``, 0 = unset) applies the national iType rule among the
+    readers ``--reader`` matches (all readers without it)."""
     from terminal.readers import list_readers, select_reader
 
     state = cli_state(ctx)
-    pattern = state.reader or state.settings().reader or None
+    settings = state.settings()
+    pattern = state.reader or settings.reader or None
     with progress(ctx, "readers"):
         readers = list_readers()
-    return select_reader(readers, pattern=pattern, include_psam=include_psam)
+    return select_reader(
+        readers, pattern=pattern, itype=itype or settings.itype or None, include_psam=include_psam
+    )
 
 
 def load_anchors(paths: tuple[str, ...]) -> tuple[Sm2Certificate, ...]:
@@ -244,7 +262,7 @@ def open_card(
 
     state = cli_state(ctx)
     settings = state.settings()
-    reader = select_card_reader(ctx)
+    reader = select_card_reader(ctx, itype=options.itype)
     tracer = Tracer(reader=reader.name) if state.verbose >= 2 else None
     with ExitStack() as stack:
         keys = _key_source(ctx, settings, options, Tracer(reader="PSAM") if tracer is not None else None)

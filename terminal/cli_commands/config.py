@@ -27,6 +27,7 @@ class CliSettings:
     """The effective ``[cli]`` settings (see terminal/data/cli.toml for each key)."""
 
     reader: str
+    itype: int
     psam_reader: str
     key_source: str
     key_file: str
@@ -53,6 +54,12 @@ def _typed(name: str, default: Any, value: Any, source: str) -> Any:
                 f"{source}: cli.{name} must be text", message_zh=f"配置项 cli.{name} 须为文本"
             )
         return value.strip()
+    if isinstance(default, int) and not isinstance(default, bool):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise CliConfigError(
+                f"{source}: cli.{name} must be a number", message_zh=f"配置项 cli.{name} 须为数字"
+            )
+        return value
     if isinstance(default, list):
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             raise CliConfigError(
@@ -75,12 +82,13 @@ def settings_from_mapping(doc: Mapping[str, Any], *, source: str = "<mapping>") 
         if name not in defaults:
             raise CliConfigError(f"{source}: unknown key cli.{name}", message_zh=f"未知配置项 cli.{name}")
         values[name] = _typed(name, defaults[name], value, source)
-    choices: dict[str, list[str]] = load_data("cli")["config_choices"]
+    choices: dict[str, list[str | int]] = load_data("cli")["config_choices"]
     for name, allowed in choices.items():
         if values[name] not in allowed:
+            listed = [str(choice) for choice in allowed]
             raise CliConfigError(
-                f"{source}: cli.{name} must be one of {', '.join(allowed)}",
-                message_zh=f"配置项 cli.{name} 须为 {'、'.join(allowed)} 之一",
+                f"{source}: cli.{name} must be one of {', '.join(listed)}",
+                message_zh=f"配置项 cli.{name} 须为 {'、'.join(listed)} 之一",
             )
     registry = doc.get("registry", {})
     url = registry.get("url") if isinstance(registry, Mapping) else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apdu.errors import InvalidInput, SscardError, TransportError
+from apdu.errors import InvalidInput, SscardError, TransportError, apply_error_row
 from terminal._data import load_data
 
 __all__ = [
@@ -24,13 +24,7 @@ class _CliDefaults:
 
     @classmethod
     def _load_defaults(cls) -> None:
-        row: dict[str, Any] | None = load_data("cli")["errors"].get(cls.__name__)
-        if row is None:
-            return
-        setattr(cls, "error_id", row["error_id"])  # noqa: B010 - ClassVar set from data
-        setattr(cls, "message_en", row["en"])  # noqa: B010
-        setattr(cls, "message_zh", row["zh"])  # noqa: B010
-        setattr(cls, "national_code", int(row["national_code"]))  # noqa: B010
+        apply_error_row(cls, load_data("cli")["errors"].get(cls.__name__))
 
 
 class CliConfigError(_CliDefaults, InvalidInput):

@@ -1,4 +1,4 @@
-"""``sscard readers``: every PC/SC reader with its kind, card and ATR."""
+"""``sscard readers``: every PC/SC reader with its kind, card, state and ATR."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def readers_command(ctx: click.Context) -> None:
     if pattern and pattern.strip():
         needle = pattern.strip().casefold()
         readers = [r for r in readers if needle in r.name.casefold()]
-    payload = {"readers": [r.to_dict() for r in readers]}
+    payload = {"readers": [{**r.to_dict(), "state": r.state} for r in readers]}
     if not readers:
         emit(ctx, payload, [text("words", "no_readers")])
         return
@@ -47,7 +47,8 @@ def readers_command(ctx: click.Context) -> None:
         (
             r.name,
             text("kinds", r.kind),
-            yes_no(r.card_present),
+            yes_no(r.card_present)
+            + ("" if r.state in ("empty", "present") else f" ({text('reader_states', r.state)})"),
             r.atr.hex().upper() if r.atr else text("words", "none"),
         )
         for r in readers

@@ -7,7 +7,11 @@ maintenance key) in one command, so a tear leaves either the old or the new
 ticket.  Rules (``terminal/data/wallet.toml`` [ticket]): a ticket is sold
 for the current year or up to ``sale_years_ahead`` years ahead, is valid for
 that calendar year, and a second ticket for a year the card already holds
-is refused (:class:`TicketAlreadyBought`, -1710).  The sale is journaled
+is refused (:class:`TicketAlreadyBought`, -1710).  The card keeps one
+ticket, so a sale that would overwrite a ticket still valid on the day of
+sale, or one of a later year, is refused too (:class:`TicketNotReplaceable`,
+-1712): next year's ticket is sold once this year's has expired, or in
+advance to a card without a valid one.  The sale is journaled
 (``ticket.buy``) with a 2-byte check of the written record, which
 :func:`terminal.flows.resolve_torn` compares after a tear.
 """
@@ -32,6 +36,7 @@ from terminal.flows.wallet_errors import (
     InvalidTicketYear,
     TicketAlreadyBought,
     TicketNotAvailable,
+    TicketNotReplaceable,
     TicketUnreadable,
     WalletInactive,
 )
@@ -148,6 +153,18 @@ def buy_ticket(
         if current is not None and current.year == chosen_year:
             _refuse(
                 session, details, TicketAlreadyBought(f"year {chosen_year}", message_zh=f"{chosen_year} 年")
+            )
+        if current is not None and (
+            current.year > chosen_year or current.valid_from <= sold_on <= current.valid_until
+        ):
+            # the card keeps one ticket: never overwrite one still valid or of a later year
+            _refuse(
+                session,
+                details,
+                TicketNotReplaceable(
+                    f"the card holds the {current.year} ticket, valid until {current.valid_until}",
+                    message_zh=f"卡内为 {current.year} 年度年票，有效期至 {current.valid_until}",
+                ),
             )
         ticket = ParkTicket(
             year=chosen_year,

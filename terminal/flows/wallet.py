@@ -25,13 +25,14 @@ journaled as refused before any purse command that could change the card.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import NoReturn
 
 from apdu.command import CommandApdu
-from apdu.errors import KeySourceError, ProtocolError, SscardError
+from apdu.errors import KeySourceError, ProtocolError, SscardError, TransportError
 from card_model.purse import (
     TYPE_LOAD,
     TYPE_PURCHASE,
@@ -62,9 +63,10 @@ from terminal.flows.wallet_errors import (
     InsufficientBalance,
     WalletCardNotGenuine,
     WalletProofInvalid,
+    WalletProofUnchecked,
 )
 from terminal.flows.wallet_results import WalletBalance, WalletRecords, WalletTransaction
-from terminal.journal_hook import DetailValue
+from terminal.journal_hook import DetailValue, JournalScope
 from terminal.keysource.base import KeySource
 from terminal.keysource.purse import PurseKeys, purse_keys
 from terminal.session import CardSession
@@ -89,6 +91,25 @@ def _journal_error(
     """Record ``error`` (a refusal or a failure before the card was changed) and raise it."""
     with journal_scope(session, operation, details):
         raise error
+
+
+@contextlib.contextmanager
+def _proof_check(scope: JournalScope, operation: str, counter: int, after: int) -> Iterator[None]:
+    """The key source's check of a proof after the card applied the transaction:
+    a key source that fails (other than by vanishing, which leaves the entry
+    torn for the next presentation) becomes :class:`WalletProofUnchecked`, and
+    the entry keeps ``applied`` with the new balance."""
+    try:
+        yield
+    except TransportError:
+        raise
+    except SscardError as exc:
+        scope.add(tac_verified=False, proof_error=exc.error_id)
+        raise WalletProofUnchecked(
+            f"{WalletProofUnchecked.message_en}: {operation} with counter {counter},"
+            f" balance now {format_fen(after)}; {exc.error_id}",
+            message_zh=f"{WalletProofUnchecked.message_zh}（卡内余额 {format_fen(after)} 元）",
+        ) from exc
 
 
 def wallet_balance(session: CardSession) -> WalletBalance:
@@ -168,13 +189,16 @@ def load(
                     CommandApdu(0x80, 0x52, 0x00, 0x00, date + time + mac2, le=4), context="key"
                 ).data
             after = before + fen
-            verified = len(tac) == 4 and keys.check_tac(
-                algorithm,
-                factor,
-                load_tac_data(after, init.counter, fen, TYPE_LOAD, terminal, date, time),
-                tac,
-            )
-            scope.add(applied=True, balance=after, tac=tac.hex().upper(), tac_verified=verified)
+            # the card is credited from here on: the entry says so whatever the proof check does
+            scope.add(applied=True, balance=after, tac=tac.hex().upper())
+            with _proof_check(scope, "load", init.counter, after):
+                verified = len(tac) == 4 and keys.check_tac(
+                    algorithm,
+                    factor,
+                    load_tac_data(after, init.counter, fen, TYPE_LOAD, terminal, date, time),
+                    tac,
+                )
+            scope.add(tac_verified=verified)
             if not verified:
                 raise WalletProofInvalid(f"load TAC of counter {init.counter}")
             return WalletTransaction(
@@ -232,19 +256,19 @@ def purchase(
                 ).data
             after = before - fen
             tac, mac2 = answer[:4], answer[4:8]
-            proven = len(answer) == 8 and keys.check_purchase_mac2(
-                algorithm, factor, seed, purchase_mac2_data(fen), mac2
-            )
-            verified = len(answer) == 8 and keys.check_tac(
-                algorithm, factor, purchase_tac_data(fen, TYPE_PURCHASE, terminal, sequence, date, time), tac
-            )
-            scope.add(
-                applied=True,
-                balance=after,
-                tac=tac.hex().upper(),
-                mac2_verified=proven,
-                tac_verified=verified,
-            )
+            # the card is debited from here on: the entry says so whatever the proof checks do
+            scope.add(applied=True, balance=after, tac=tac.hex().upper())
+            with _proof_check(scope, "purchase", init.counter, after):
+                proven = len(answer) == 8 and keys.check_purchase_mac2(
+                    algorithm, factor, seed, purchase_mac2_data(fen), mac2
+                )
+                verified = len(answer) == 8 and keys.check_tac(
+                    algorithm,
+                    factor,
+                    purchase_tac_data(fen, TYPE_PURCHASE, terminal, sequence, date, time),
+                    tac,
+                )
+            scope.add(mac2_verified=proven, tac_verified=verified)
             if not (proven and verified):
                 raise WalletProofInvalid(f"purchase MAC2/TAC of counter {init.counter}")
             return WalletTransaction(

@@ -2,7 +2,7 @@
 
 Identifiers, national codes and texts are data (``terminal/data/wallet.toml``
 ``[errors.<Class>]``).  Refusals of the caller's request (bad amount, limit,
-balance, ticket already bought, bad year or kind) derive from
+balance, ticket already bought or not replaceable, bad year or kind) derive from
 :class:`apdu.errors.InvalidInput`, so the journal records them as
 *refused*; messages carry amounts and years, never keys, MACs or the bank
 card number.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from apdu.errors import CardNotGenuine, InvalidInput, SscardError
+from apdu.errors import CardNotGenuine, InvalidInput, SscardError, apply_error_row
 from terminal._data import load_data
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "InvalidTicketYear",
     "TicketAlreadyBought",
     "TicketNotAvailable",
+    "TicketNotReplaceable",
     "TicketUnreadable",
     "WalletCardNotGenuine",
     "WalletCounterExhausted",
@@ -32,6 +33,7 @@ __all__ = [
     "WalletInactive",
     "WalletNotAvailable",
     "WalletProofInvalid",
+    "WalletProofUnchecked",
 ]
 
 AmountReason = Literal["format", "zero", "negative", "too_large"]
@@ -47,13 +49,7 @@ class _WalletDefaults:
 
     @classmethod
     def _load_defaults(cls) -> None:
-        row = _row(cls)
-        if row is None:
-            return
-        setattr(cls, "error_id", row["error_id"])  # noqa: B010 - ClassVar set from data
-        setattr(cls, "message_en", row["en"])  # noqa: B010
-        setattr(cls, "message_zh", row["zh"])  # noqa: B010
-        setattr(cls, "national_code", int(row["national_code"]))  # noqa: B010
+        apply_error_row(cls, _row(cls))
 
 
 class WalletError(_WalletDefaults, SscardError):
@@ -111,6 +107,11 @@ class TicketAlreadyBought(_Refusal):
     """The card already holds a park annual ticket for that year."""
 
 
+class TicketNotReplaceable(_Refusal):
+    """The card's one ticket record holds a ticket still valid on the day of
+    sale, or one of a later year: writing another would destroy it."""
+
+
 class InvalidTicketYear(_Refusal):
     """A ticket year other than the current or a following allowed year."""
 
@@ -137,6 +138,11 @@ class WalletCardNotGenuine(_WalletDefaults, CardNotGenuine):
 
 class WalletProofInvalid(WalletError):
     """The card's MAC2 or TAC of a completed transaction does not verify."""
+
+
+class WalletProofUnchecked(WalletError):
+    """The card applied a load or purchase, but the key source failed while
+    checking its MAC2 / TAC (the journal entry keeps ``applied``)."""
 
 
 class TicketNotAvailable(WalletError):

@@ -7,9 +7,7 @@ failed, never holder data, PINs or keys.
 
 from __future__ import annotations
 
-from typing import Any
-
-from apdu.errors import SscardError
+from apdu.errors import SscardError, apply_error_row
 from terminal._data import load_data
 from terminal.errors import CardDataMismatch
 
@@ -31,14 +29,7 @@ class _IssuanceDefaults:
 
     @classmethod
     def _load_defaults(cls) -> None:
-        row: dict[str, Any] | None = load_data("issuance")["errors"].get(cls.__name__)
-        if row is None:
-            return
-        setattr(cls, "error_id", row["error_id"])  # noqa: B010 - ClassVar set from data
-        setattr(cls, "message_en", row["en"])  # noqa: B010
-        setattr(cls, "message_zh", row["zh"])  # noqa: B010
-        setattr(cls, "national_code", int(row["national_code"]))  # noqa: B010
-        setattr(cls, "exit_code", int(row["exit_code"]))  # noqa: B010
+        apply_error_row(cls, load_data("issuance")["errors"].get(cls.__name__))
 
 
 class IssuanceError(_IssuanceDefaults, SscardError):

@@ -139,3 +139,9 @@ def status_label(status: str) -> Label:
 
 def operation_label(operation: str) -> Label:
     return operations().get(operation, Label(operation, operation))
+
+
+@lru_cache(maxsize=1)
+def fleet_grants() -> tuple[str, ...]:
+    """GRANT templates ({schema}, {role}) of a fleet's terminal role (data/fleet.toml)."""
+    return tuple(str(statement) for statement in _load("fleet.toml")["grants"])

@@ -114,7 +114,7 @@ def reader_dict(info: ReaderInfo) -> dict[str, Any]:
 
 
 async def require_version(
-    needed: str | None = Header(  # noqa: B008
+    needed: str | None = Header(
         None,
         alias=API_VERSION_HEADER,
         pattern=VERSION_PATTERN,

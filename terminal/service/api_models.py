@@ -172,7 +172,7 @@ class HolderInfoModel(BaseModel):
 
 
 class NationalBasModel(BaseModel):
-    pOutInfo: str = Field(description="the iReadCardBas string, every field followed by `|`")  # noqa: N815
+    pOutInfo: str = Field(description="the iReadCardBas string, every field followed by `|`")
     fields: list[str]
 
 

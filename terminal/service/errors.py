@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apdu.errors import NoCardError, SscardError
+from apdu.errors import NoCardError, SscardError, apply_error_row
 from terminal.service._data import load_data
 
 __all__ = [
@@ -38,13 +38,7 @@ class _ServiceDefaults:
 
     @classmethod
     def _load_defaults(cls) -> None:
-        row: dict[str, Any] | None = load_data("errors")["classes"].get(cls.__name__)
-        if row is None:
-            return
-        setattr(cls, "error_id", row["error_id"])  # noqa: B010 - ClassVar set from data
-        setattr(cls, "message_en", row["en"])  # noqa: B010
-        setattr(cls, "message_zh", row["zh"])  # noqa: B010
-        setattr(cls, "national_code", int(row["national_code"]))  # noqa: B010
+        apply_error_row(cls, load_data("errors")["classes"].get(cls.__name__))
 
 
 class ServiceError(_ServiceDefaults, SscardError):
@@ -120,4 +114,3 @@ class NotFound(ServiceError):
 
 class InternalError(ServiceError):
     """An unexpected failure inside the service (HTTP 500); details only in the log."""
-

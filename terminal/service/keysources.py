@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from apdu.errors import KeySourceError, SscardError, TransportError
-from card_model.keys import Algorithm, IssuerKeySet, KeyRole
 from card_model.errors import CardModelError
+from card_model.keys import Algorithm, IssuerKeySet, KeyRole
 from sm_crypto.errors import CryptoError
 from sm_crypto.x509 import Sm2Certificate, load_pem_certificates
 from terminal.journal_hook import JournalHook, NullJournal

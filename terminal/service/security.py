@@ -37,13 +37,13 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-from urllib.parse import parse_qsl
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 from apdu.errors import SscardError
-from terminal.service.config import ServiceConfig
 from terminal.service._data import load_data
+from terminal.service.config import ServiceConfig
 from terminal.service.errors import ClientRefused, HostRefused, OriginRefused, PinInUrl, Unauthorized
 from terminal.service.responses import error_body
 from terminal.service.tokens import AccessToken

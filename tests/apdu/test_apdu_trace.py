@@ -169,12 +169,30 @@ def test_compare_wildcards() -> None:
         ("[1]", "object"),
         ('{"dir": "<>", "hex": "00"}', "dir"),
         ('{"dir": ">>", "hex": 5}', "hex"),
-        ('{"dir": ">>", "hex": "00", "t": "x"}', "redacted"),
+        ('{"dir": ">>", "hex": "00A40000", "t": "x"}', "redacted"),
+        ('{"dir": "<<", "hex": "90000"}', "odd number of hex digits at offset 4"),
+        ('{"dir": "<<", "hex": "90 0 0"}', "odd number of hex digits at offset 3"),
+        ('{"dir": "<<", "hex": "6F0G9000"}', "not hexadecimal at offset 3"),
+        ('{"dir": "<<", "hex": "**(3 bytes)9000"}', "not hexadecimal at offset 0"),
+        ('{"dir": "<<", "hex": "**(x bytes)**9000"}', "not hexadecimal at offset 0"),
+        ('{"dir": ">>", "hex": "00A400"}', "command header"),
+        ('{"dir": "<<", "hex": "90"}', "status word"),
+        ('{"dir": "<<", "hex": ""}', "status word"),
     ],
 )
 def test_parse_errors(line: str, message: str) -> None:
     with pytest.raises(ProtocolError, match=message):
         parse_transcript([line])
+
+
+def test_parse_accepts_spaces_wildcards_and_markers() -> None:
+    lines = [
+        json.dumps({"dir": ">>", "hex": "00 20 00 01 03 **(3 bytes)**"}),
+        json.dumps({"dir": "<<", "hex": "**(2 bytes)**"}),  # a marker counts its bytes
+        json.dumps({"dir": "<<", "hex": ".. .. 90 00"}),
+    ]
+    entries = parse_transcript(lines)
+    assert [e.redacted for e in entries] == [True, True, False]
 
 
 def test_parse_skips_comments_and_blank_lines() -> None:

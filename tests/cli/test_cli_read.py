@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cli_helpers import (
     OTHER_SLOT,
+    SPARE_SLOT,
     SSN,
     ForeignCard,
     card_os,
@@ -16,6 +17,8 @@ from cli_helpers import (
     run,
 )
 
+from apdu import pcsc
+from card_model.demo import demo_card_image
 from card_model.keys import IssuerKeySet
 from card_model.lifecycle import LifeCycle
 from emulator.card_os import CardOS
@@ -246,3 +249,36 @@ def test_generation_1_card_reads_holder_without_a_key(other_reader: str) -> None
     payload = json_out(result)
     assert payload["basic"]["generation"] == 1
     assert payload["holder"]["ssn"]
+
+
+def test_itype_picks_among_the_readers_the_text_matches(
+    other_reader: str, spare_reader: str, tmp_path: Path
+) -> None:
+    """Slot 10 a contactless gen-3 card, slot 11 a contact gen-2 card; --reader
+    matches exactly those two readers, --itype picks by the national rule."""
+    pair = other_reader[
+        : next(i for i, (a, b) in enumerate(zip(other_reader, spare_reader, strict=False)) if a != b)
+    ]
+    assert [r for r in pcsc.list_readers() if pair.casefold() in r.casefold()] == [other_reader, spare_reader]
+    contactless = CardOS(demo_card_image(3), interface="contactless")
+    with (
+        inserted(contactless, OTHER_SLOT, other_reader),
+        inserted(card_os(generation=2), SPARE_SLOT, spare_reader),
+    ):
+        ambiguous = run(["--json", "--reader", pair, "read", "basic"])
+        assert ambiguous.exit_code == 3 and json_err(ambiguous)["error"] == "reader_ambiguous"
+        picked = {}
+        for itype in ("1", "2", "3", "4"):
+            result = run(["--json", "--reader", pair, "read", "basic", "--itype", itype])
+            assert result.exit_code == 0, result.stderr
+            picked[itype] = json_out(result)["basic"]["generation"]
+        assert picked == {"1": 2, "2": 3, "3": 2, "4": 3}
+        config = tmp_path / "sscard.toml"
+        config.write_text(f'[cli]\nreader = "{pair}"\nitype = 4\n', encoding="utf-8")
+        from_config = run(["--json", "--config", str(config), "read", "basic"])
+        assert from_config.exit_code == 0, from_config.stderr
+        assert json_out(from_config)["basic"]["generation"] == 3
+    bad = run(["--json", "read", "basic", "--itype", "5"])
+    assert bad.exit_code == 2 and json_err(bad)["error"] == "usage_error"
+    config.write_text("[cli]\nitype = 7\n", encoding="utf-8")
+    assert run(["--config", str(config), "read", "basic"]).exit_code == 2

@@ -14,9 +14,9 @@ def test_readers_lists_kinds_cards_and_atrs(card: str, psam: str, spare_reader: 
     assert result.exit_code == 0, result.stderr
     readers = {r["name"]: r for r in json_out(result)["readers"]}
     for reader in readers.values():
-        assert set(reader) == {"name", "kind", "card_present", "atr"}
+        assert set(reader) == {"name", "kind", "card_present", "atr", "state"}
     assert readers[card]["kind"] == "contact"
-    assert readers[card]["card_present"] is True
+    assert readers[card]["card_present"] is True and readers[card]["state"] == "present"
     assert readers[card]["atr"] == "3B6A0000424A53534333000390 00".replace(" ", "")
     assert readers[psam]["kind"] == "psam"
     assert readers[spare_reader] == {
@@ -24,6 +24,7 @@ def test_readers_lists_kinds_cards_and_atrs(card: str, psam: str, spare_reader: 
         "kind": "unknown",
         "card_present": False,
         "atr": None,
+        "state": "empty",
     }
 
 

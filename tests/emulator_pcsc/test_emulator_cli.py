@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import tomllib
+import warnings
 from pathlib import Path
 
 import pytest
@@ -23,14 +25,19 @@ from emulator_pcsc_helpers import (
     wait_reader,
 )
 
-from card_model.demo import demo_card_image
+from apdu.inprocess import InProcessTransport
+from card_model.demo import demo_card_image, demo_key_set
 from card_model.lifecycle import LifeCycle
 from card_model.store import CardStore
+from emulator.card_os import CardOS
 from emulator.cli import emulator_group, main
 from emulator.control import list_hosts, request
 from emulator.errors import RemoteError
 from emulator.runner import CardHost
 from emulator.stack import PcscStack
+from terminal import flows
+from terminal.keysource import DevKeyFileKeySource, DevKeysWarning
+from terminal.session import CardSession
 
 VECTORS = Path(__file__).parent / "vectors"
 
@@ -40,7 +47,7 @@ def _invoke(*args: str) -> Result:
 
 
 def _error(result: Result) -> dict[str, object]:
-    body = json.loads(result.stderr)
+    body: dict[str, object] = json.loads(result.stderr)
     assert set(body) >= {"error", "message", "national_code"}
     assert isinstance(body["national_code"], str) and int(body["national_code"]) < 0  # codes as strings
     assert body["exit_code"] == result.exit_code
@@ -73,6 +80,32 @@ def test_create_from_a_holder_file(tmp_path: Path) -> None:
     image = CardStore(out).load_card()
     assert image.record_files[0xEF05].records[0x07] == b"B00000027"
     assert image.pin.value == "152006"
+
+
+@pytest.mark.parametrize("profile", ["gen3", "gen2", "gen1"])
+def test_contract_holder_file_comes_back_under_the_same_json_names(tmp_path: Path, profile: str) -> None:
+    """interfaces.md's holder TOML -> `create --profile P --holder` -> the card read
+    by the terminal: every [holder] / [card] value under the JSON field of its name."""
+    source = VECTORS / "holder_interfaces.toml"
+    out = tmp_path / "card.json"
+    created = _invoke("--json", "create", "--profile", profile, "--holder", str(source), "--out", str(out))
+    assert created.exit_code == 0, created.output
+    expected = tomllib.loads(source.read_text("utf-8"))
+    session = CardSession(InProcessTransport(CardOS(CardStore(out).load_card())), key_source=_dev_keys())
+    with session:
+        basic = flows.read_basic(session).to_dict()
+        holder = flows.read_holder(session).to_dict()
+    assert basic["generation"] == int(profile[-1])
+    assert {key: holder[key] for key in expected["holder"]} == expected["holder"]
+    card_fields = {key: basic[key] for key in expected["card"] if key != "bank"}
+    assert card_fields == {key: value for key, value in expected["card"].items() if key != "bank"}
+    assert basic["card_id"].startswith(expected["card"]["region_code"] + "D156000005")
+
+
+def _dev_keys() -> DevKeyFileKeySource:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DevKeysWarning)
+        return DevKeyFileKeySource(demo_key_set())
 
 
 def test_create_blank_active_and_psam(tmp_path: Path) -> None:

@@ -17,6 +17,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# The project's own ``pcsc_stack`` fixture, taken from tests/conftest.py (loaded under
+# another module name, with tests/ on the path for its imports).
+CONFTEST = """
+import importlib.util
+import os
+import sys
+
+_tests = os.path.join(os.environ["SSCARD_ROOT"], "tests")
+sys.path.insert(0, _tests)
+_spec = importlib.util.spec_from_file_location("sscard_tests_conftest", os.path.join(_tests, "conftest.py"))
+_module = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_module)
+pcsc_stack = _module.pcsc_stack
+"""
+
 KILLED = """
 import os
 import signal
@@ -43,7 +58,7 @@ from pathlib import Path
 
 here = Path(sys.argv[1])
 root = sys.argv[2]
-env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "SSCARD_ROOT": root}
 
 
 def live_pcscd():
@@ -61,8 +76,8 @@ def live_pcscd():
 
 
 def pytest(name):
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "tests.conftest", "-p", "no:cacheprovider",
-           "--rootdir", str(here), str(here / name)]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(here)]
+    cmd.append(str(here / name))
     return subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -73,6 +88,7 @@ out["after_kill"] = live_pcscd()
 second = pytest("test_next.py")
 out["next_status"] = second.returncode
 out["next_output"] = second.stdout[-2000:]
+out["killed_output"] = first.stdout[-3000:] + first.stderr[-2000:]
 out["after_next"] = live_pcscd()
 third = pytest("test_killed.py")
 out["killed_again_status"] = third.returncode
@@ -88,8 +104,10 @@ def test_killed_run_leaves_nothing_the_next_run_trips_over(tmp_path: Path) -> No
     (tmp_path / "test_killed.py").write_text(KILLED, encoding="utf-8")
     (tmp_path / "test_next.py").write_text(NEXT, encoding="utf-8")
     (tmp_path / "driver.py").write_text(DRIVER, encoding="utf-8")
+    (tmp_path / "conftest.py").write_text(CONFTEST, encoding="utf-8")
+    driver = [sys.executable, str(tmp_path / "driver.py"), str(tmp_path), str(ROOT)]
     result = subprocess.run(
-        [str(ROOT / "scripts" / "isolated"), sys.executable, str(tmp_path / "driver.py"), str(tmp_path), str(ROOT)],
+        [str(ROOT / "scripts" / "isolated"), *driver],
         capture_output=True,
         text=True,
         timeout=300,
@@ -97,7 +115,7 @@ def test_killed_run_leaves_nothing_the_next_run_trips_over(tmp_path: Path) -> No
     )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout.strip().splitlines()[-1])
-    assert out["killed_status"] == -9
+    assert out["killed_status"] == -9, out["killed_output"]
     assert out["after_kill"] == 1  # the killed run's pcscd is still there ...
     assert out["next_status"] == 0, out["next_output"]
     assert out["after_next"] == 0  # ... and the next run used it and stopped it

@@ -24,7 +24,9 @@ FAKE_DPKG_QUERY = """#!/bin/sh
 shift 2
 status=0
 for pkg in "$@"; do
-    case " $FAKE_UNKNOWN " in *" $pkg "*) echo "dpkg-query: no packages found matching $pkg" >&2; status=1; continue;; esac
+    case " $FAKE_UNKNOWN " in
+        *" $pkg "*) echo "dpkg-query: no packages found matching $pkg" >&2; status=1; continue;;
+    esac
     case " $FAKE_MISSING " in *" $pkg "*) echo "$pkg deinstall ok config-files"; continue;; esac
     echo "$pkg install ok installed"
 done
@@ -32,7 +34,7 @@ exit $status
 """
 
 FAKE_SUDO = """#!/bin/sh
-printf "%s\n" "sudo $*" >> "$CALLS"
+printf "%s\\n" "sudo $*" >> "$CALLS"
 """
 
 FAKE_ID = """#!/bin/sh
@@ -40,8 +42,9 @@ echo 1000
 """
 
 FAKE_VENV_PYTHON = """#!/bin/sh
-printf "%s\n" "python $*" >> "$CALLS"
-case "$*" in *"pip install -q -e"*) printf '#!/bin/sh\\n' > "$(dirname "$0")/sscard"; chmod +x "$(dirname "$0")/sscard";; esac
+printf "%s\\n" "python $*" >> "$CALLS"
+bin="$(dirname "$0")"
+case "$*" in *"pip install -q -e"*) printf '#!/bin/sh\\n' > "$bin/sscard"; chmod +x "$bin/sscard";; esac
 """
 
 
@@ -177,3 +180,35 @@ def test_ci_run_is_the_readme_test_command() -> None:
     quick = readme.split("## Quick start", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
     commands = [line.split("#", 1)[0].strip() for line in quick.strip().splitlines()]
     assert commands == ["scripts/demo", "scripts/test"]
+
+
+# -- pyproject.toml ------------------------------------------------------------------------
+
+
+def test_pyproject_declares_the_distribution_and_its_tooling() -> None:
+    import re
+    import tomllib
+
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    project = meta["project"]
+    assert project["name"] == "sscard"
+    assert project["requires-python"] == ">=3.11"
+    assert project["scripts"]["sscard"] == "terminal.cli:main"
+    # Runtime dependencies are pinned to ranges: a lower and an upper bound (or ==).
+    for requirement in project["dependencies"]:
+        spec = re.split(r"[\[<>=!~ ]", requirement, maxsplit=1)[0]
+        assert ("==" in requirement) or (">=" in requirement and "<" in requirement.replace("<=", "")), (
+            f"{spec}: not pinned to a range"
+        )
+    names = {re.split(r"[\[<>=!~ ]", r, maxsplit=1)[0] for r in project["dependencies"]}
+    assert {"pyscard", "cryptography", "construct", "click"} <= names
+    dev = {re.split(r"[\[<>=!~ ]", r, maxsplit=1)[0] for r in project["optional-dependencies"]["dev"]}
+    assert {"pytest", "hypothesis", "ruff", "mypy"} <= dev
+    assert {"ruff", "mypy", "pytest"} <= set(meta["tool"])
+
+
+def test_console_script_is_installed() -> None:
+    sscard = str(ROOT / ".venv" / "bin" / "sscard")
+    result = subprocess.run([sscard, "--version"], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()

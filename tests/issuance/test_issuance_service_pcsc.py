@@ -124,7 +124,8 @@ def test_a_tear_during_issuance_is_resumed_by_the_next_request(counter: Counter)
     plan.arm(Fault.of("tear_after", ins=0xDC, nth=3))  # a record written, the answer lost
     with inserted(card, CARD_SLOT, counter.card_reader):
         torn = counter.post("/issuance/issue", **body)
-        assert torn.status_code >= 400 and plan.fired
+        assert plan.fired
+        assert torn.status_code == 409 and torn.json()["error"] == "card_removed_torn", torn.json()
     with inserted(card, CARD_SLOT, counter.card_reader):
         progress = counter.post("/issuance/inspect").json()
         assert progress["life_cycle"] == "blank" and not progress["records_complete"]
@@ -148,7 +149,9 @@ def test_replacement_over_pcsc(counter: Counter) -> None:
     registry, _ = open_registry(counter.db)
     try:
         registry.register_holder(SSN, "张三", gender="1", birth_date="1973-05-21")
-        registry.register_card(old_id, "X00000019", SSN, 3, "Bank of Beijing", "2025-03-01", "2035-02-28", "active")
+        registry.register_card(
+            old_id, "X00000019", SSN, 3, "Bank of Beijing", "2025-03-01", "2035-02-28", "active"
+        )
         registry.report_loss_temporary(old_id, ACTOR)
     finally:
         registry.close()

@@ -87,6 +87,14 @@ def test_migrations_are_idempotent_and_match_the_schema(fresh_url: Callable[[], 
             assert context.get_current_revision() == ScriptDirectory.from_config(_config()).get_current_head()
             diff = compare_metadata(context, metadata)
             assert diff == []
+            # compare_metadata skips CHECK constraints: their names must match too
+            inspector = sa.inspect(conn)
+            for table in ("cards", "journal"):
+                found = {c["name"] for c in inspector.get_check_constraints(table)}
+                declared = {
+                    c.name for c in metadata.tables[table].constraints if isinstance(c, sa.CheckConstraint)
+                }
+                assert found == declared, table
     finally:
         db.dispose()
 

@@ -187,6 +187,18 @@ class ServiceProcess:
         """Open file descriptors of the service process."""
         return len(os.listdir(f"/proc/{self.pid}/fd"))
 
+    def fd_kinds(self) -> dict[str, int]:
+        """Open file descriptors by kind (socket, pipe, anon_inode, file)."""
+        kinds: dict[str, int] = {}
+        for name in os.listdir(f"/proc/{self.pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{self.pid}/fd/{name}")
+            except OSError:
+                continue
+            kind = target.split(":", 1)[0] if ":" in target and not target.startswith("/") else "file"
+            kinds[kind] = kinds.get(kind, 0) + 1
+        return dict(sorted(kinds.items()))
+
     def threads(self) -> int:
         return len(os.listdir(f"/proc/{self.pid}/task"))
 
@@ -247,7 +259,8 @@ class EventListener:
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.seen: list[dict[str, Any]] = []
         url = f"{service.api.replace('http', 'ws')}/api/v1/events"
-        self._ws = connect(url, additional_headers=service.auth, open_timeout=10)
+        self._connection = connect(url, additional_headers=service.auth, open_timeout=10)
+        self._ws = self._connection.__enter__()
         self._thread = threading.Thread(target=self._pump, daemon=True)
         self._thread.start()
 
@@ -274,5 +287,5 @@ class EventListener:
                 return event
 
     def close(self) -> None:
-        self._ws.close()
+        self._connection.__exit__(None, None, None)
         self._thread.join(timeout=5)

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +27,10 @@ from service_cards import (
     PSAM_SLOT,
     SECRETS,
     TOKEN,
-    auth,
     inserted,
     settings,
 )
+from service_harness import Insert, MakeService, Service
 
 with warnings.catch_warnings():
     # starlette.testclient warns that it prefers another HTTP client package; it works as is.
@@ -43,9 +42,9 @@ from emulator.psam import PsamCard
 from emulator.stack import PcscStack
 from emulator.vpcd import VirtualCard, VpcdLink
 from terminal.journal_hook import MemoryJournal
-from terminal.service.app import ServiceApp, create_app
+from terminal.service.app import create_app
 from terminal.service.backend import CardBackend
-from terminal.service.config import ServiceConfig, config_from_mapping
+from terminal.service.config import config_from_mapping
 from terminal.service.pinentry import PinEntryProvider, ScriptedPinEntry
 from terminal.service.tokens import AccessToken
 
@@ -82,9 +81,6 @@ def psam(psam_reader: str) -> Iterator[VpcdLink]:
         yield link
 
 
-Insert = Callable[[VirtualCard], AbstractContextManager[VpcdLink]]
-
-
 @pytest.fixture
 def insert(card_reader: str) -> Insert:
     """``with insert(card) as link:`` puts a card into slot 12 for the block."""
@@ -93,29 +89,6 @@ def insert(card_reader: str) -> Insert:
         return inserted(card, CARD_SLOT, card_reader)
 
     return put
-
-
-@dataclass
-class Service:
-    """One service instance under test, with an entered TestClient."""
-
-    config: ServiceConfig
-    app: ServiceApp
-    client: TestClient
-    pins: ScriptedPinEntry
-    journal: MemoryJournal
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def post(self, path: str, body: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-        headers = {**auth(), **kwargs.pop("headers", {})}
-        return self.client.post(f"/api/v1{path}", json=body if body is not None else {}, headers=headers, **kwargs)
-
-    def get(self, path: str, **kwargs: Any) -> Any:
-        headers = {**auth(), **kwargs.pop("headers", {})}
-        return self.client.get(f"/api/v1{path}", headers=headers, **kwargs)
-
-
-MakeService = Callable[..., Service]
 
 
 def _start(

@@ -4,6 +4,9 @@ service configuration and clients that look like loopback browsers."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -110,3 +113,19 @@ def fields(out: str) -> list[str]:
     """Split a national ``pOutInfo`` as counter software does (every field ends with ``|``)."""
     assert out.endswith("|"), out
     return out.split("|")[:-1]
+
+
+@contextmanager
+def client_log_quiet() -> Iterator[None]:
+    """The test's own HTTP client (httpx, also under Starlette's TestClient)
+    logs every request line with its URL at INFO.  A test that puts a PIN in
+    a URL on purpose, to see the service refuse it, keeps that client-side
+    line out of the log; the service's own log (and the run's secrets sweep)
+    still sees everything the service writes."""
+    logger = logging.getLogger("httpx")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

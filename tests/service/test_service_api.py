@@ -8,7 +8,6 @@ import threading
 import time
 from typing import Any
 
-from conftest import Insert, MakeService, Service
 from service_cards import (
     INITIAL_PIN,
     NEW_PIN,
@@ -20,6 +19,7 @@ from service_cards import (
     card_os,
     fields,
 )
+from service_harness import Insert, MakeService, Service
 
 from apdu.errors import PinEntryError
 from card_model.lifecycle import LifeCycle
@@ -43,7 +43,7 @@ def test_version_handshake_and_health(svc: Service, insert: Insert, card_reader:
     version = svc.get("/version")
     assert version.status_code == 200 and version.json()["api_version"] == "1.0"
     assert version.headers["x-sscard-api-version"] == "1.0"
-    assert "pin.verify" in version.json()["features"]
+    assert {"pin.verify", "events", "national.websocket", "national.debit", "kiosk"} <= set(version.json()["features"])
 
     ok = svc.post("/handshake", {"client": "counter", "api_version": "1.0", "features": ["card.basic"]}).json()
     assert ok["compatible"] is True and ok["missing_features"] == []

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from conftest import Insert, MakeService, Service
 from service_cards import (
     COUNTER_ORIGIN,
     INITIAL_PIN,
@@ -25,6 +24,7 @@ from service_cards import (
     card_os,
     fields,
 )
+from service_harness import Insert, MakeService, Service
 
 from apdu.errors import PinEntryError
 from card_model.demo import demo_key_set

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from conftest import Service
-from service_cards import BASE, COUNTER_ORIGIN, EVENTS_WS, INITIAL_PIN, NATIONAL_WS, TOKEN, auth
+from service_cards import BASE, COUNTER_ORIGIN, EVENTS_WS, INITIAL_PIN, NATIONAL_WS, TOKEN, auth, client_log_quiet
+from service_harness import Service
 from starlette.websockets import WebSocketDisconnect
 
 FOREIGN = "https://evil.example"
@@ -109,12 +109,13 @@ def test_loopback_peers_only(svc: Service) -> None:
 
 
 def test_pin_never_in_a_url(svc: Service) -> None:
-    for query in (f"pin={INITIAL_PIN}", f"new_pin={INITIAL_PIN}", f"PIN={INITIAL_PIN}", f"x=1&password={INITIAL_PIN}",
-                  "%E5%AF%86%E7%A0%81=1"):
-        response = svc.client.post(f"/api/v1/pin/verify?{query}", json={}, headers=auth())
-        refused(response, 400, "pin_in_url")
-        assert INITIAL_PIN not in response.text
-    refused(svc.client.get(f"/kiosk/?pin={INITIAL_PIN}"), 400, "pin_in_url")
+    with client_log_quiet():
+        for query in (f"pin={INITIAL_PIN}", f"new_pin={INITIAL_PIN}", f"PIN={INITIAL_PIN}",
+                      f"x=1&password={INITIAL_PIN}", "%E5%AF%86%E7%A0%81=1"):
+            response = svc.client.post(f"/api/v1/pin/verify?{query}", json={}, headers=auth())
+            refused(response, 400, "pin_in_url")
+            assert INITIAL_PIN not in response.text
+        refused(svc.client.get(f"/kiosk/?pin={INITIAL_PIN}"), 400, "pin_in_url")
     assert svc.client.get("/api/v1/version?lang=zh", headers=auth()).status_code == 200
 
 

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from service_cards import BASE, INITIAL_PIN, LOOPBACK_CLIENT, NATIONAL_WS, NEW_PIN, TOKEN, WRONG_PIN, auth
 from service_fakes import InProcessBackend
 
-from apdu.errors import InvalidInput, PinError
+from apdu.errors import InvalidInput, PcscUnavailableError, PinError
 from card_model.demo import demo_card_image, demo_psam_image
 from emulator.card_os import CardOS
 from emulator.psam import PsamCard
@@ -28,7 +28,13 @@ from terminal.service.api import compare_versions
 from terminal.service.app import create_app
 from terminal.service.cli import serve_command, startup_lines, startup_summary
 from terminal.service.config import config_from_mapping, is_loopback_host, load_config, normalize_origin
-from terminal.service.errors import CardBusy, FunctionNotSupported, PinRateLimited, RequestInvalid, ServiceConfigError
+from terminal.service.errors import (
+    CardBusy,
+    FunctionNotSupported,
+    PinRateLimited,
+    RequestInvalid,
+    ServiceConfigError,
+)
 from terminal.service.national_protocol import answer, error_answer, parse_call
 from terminal.service.opqueue import CardQueue
 from terminal.service.ratelimit import PinRateLimiter
@@ -351,7 +357,8 @@ def test_event_stream_reports_readers_attached_and_detached(tmp_path: Path) -> N
         )
         seen = [ws.receive_json() for _ in range(6)]
         assert [e["event"] for e in seen] == [
-            "reader_attached", "card_inserted", "card_removed", "reader_detached", "pcsc_unavailable", "pcsc_available",
+            "reader_attached", "card_inserted", "card_removed", "reader_detached",
+            "pcsc_unavailable", "pcsc_available",
         ]
         attached, inserted, removed, detached = seen[:4]
         assert attached["reader"] == extra and attached["reader_kind"] == "contactless"
@@ -369,3 +376,41 @@ def test_event_stream_reports_readers_attached_and_detached(tmp_path: Path) -> N
         assert hello["event"] == "hello" and hello["readers"] == [
             {"name": extra, "kind": "contactless", "card_kind": None}
         ]
+
+
+# -- health without pcscd ----------------------------------------------------------------------------------
+
+
+class _NoPcscd(InProcessBackend):
+    """A backend whose PC/SC service is down (pcscd stopped)."""
+
+    def readers(self) -> list[Any]:
+        raise PcscUnavailableError("SCardEstablishContext: no service")
+
+    def open_psam(self, pattern: str) -> Any:
+        raise PcscUnavailableError("SCardEstablishContext: no service")
+
+
+def test_health_says_when_pcscd_is_not_reachable(tmp_path: Path) -> None:
+    backend = _NoPcscd(CardOS(demo_card_image(3)), PsamCard(demo_psam_image()))
+    config = config_from_mapping(
+        {
+            "service": {"token_file": str(tmp_path / "token"), "card_wait_seconds": 0.0},
+            "key_source": {"kind": "psam"},
+        }
+    )
+    app = create_app(config, backend=backend, token=AccessToken(TOKEN))
+    with TestClient(app, base_url=BASE, client=LOOPBACK_CLIENT) as client:
+        health = client.get("/api/v1/health", headers=auth())
+        assert health.status_code == 200
+        body = health.json()
+        assert body["status"] == "degraded" and body["readers"] == []
+        assert body["pcscd"] == {"reachable": False, "error": "pcsc_unavailable"}
+        assert body["key_source"]["kind"] == "psam" and body["key_source"]["present"] is False
+        assert body["api_version"] == "1.0" and body["versions"]["sscard"]
+        read = client.post("/api/v1/card/basic", json={}, headers=auth())
+        assert read.status_code == 503 and read.json()["national_code"] == "-11"
+        assert read.json()["error"] == "pcsc_unavailable"
+        with client.websocket_connect(NATIONAL_WS) as ws:
+            ws.send_json({"function": "iReadCardBas", "iType": 3})
+            assert ws.receive_json()["success"] == -11

@@ -57,7 +57,7 @@ def ref_retail_mac(key: bytes, data: bytes, iv: bytes) -> bytes:
     k3 = TripleDES((key[16:24] if len(key) == 24 else key[:8]) * 3)
     chain = iv
     for i in range(0, len(data := m2(data, 8)), 8):
-        block = bytes(a ^ b for a, b in zip(chain, data[i : i + 8]))
+        block = bytes(a ^ b for a, b in zip(chain, data[i : i + 8], strict=True))
         chain = ref_ecb(k1, block)
     chain = Cipher(k2, modes.ECB()).decryptor().update(chain)
     return ref_ecb(k3, chain)
@@ -166,7 +166,7 @@ def test_sm4_mac_known_answer() -> None:
     raw = h("0123456789ABCDEFFEDCBA9876543210")
     challenge = h("1122334455667788")
     apdu = h("04D6810008") + h("00112233")
-    block1 = bytes(a ^ b for a, b in zip(challenge + bytes(8), m2(apdu, 16)))
+    block1 = bytes(a ^ b for a, b in zip(challenge + bytes(8), m2(apdu, 16), strict=True))
     expected = ref_ecb(algorithms.SM4(raw), block1)[:4]
     assert Sm4Key(raw).mac(apdu, challenge) == expected
     assert Sm4Key(raw).verify_mac(apdu, expected, challenge)

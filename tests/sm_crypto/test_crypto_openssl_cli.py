@@ -214,6 +214,25 @@ def test_openssl_reads_our_keys(tmp_path: Path) -> None:
     assert openssl("pkey", "-pubin", "-in", pub, "-pubout") == key.public_key().to_pem()
 
 
+def test_openssl_der_and_compressed_keys_read_here(tmp_path: Path) -> None:
+    keyfile = str(tmp_path / "key.pem")
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:SM2", "-out", keyfile)
+    key = Sm2PrivateKey.from_pem((tmp_path / "key.pem").read_bytes())
+    public = key.public_key()
+    # Private key DER as OpenSSL writes it (SEC 1) and as PKCS#8.
+    sec1 = openssl("pkey", "-in", keyfile, "-outform", "DER")
+    pkcs8 = openssl("pkcs8", "-topk8", "-nocrypt", "-in", keyfile, "-outform", "DER")
+    assert Sm2PrivateKey.from_der(sec1).to_bytes() == key.to_bytes()
+    assert Sm2PrivateKey.from_der(pkcs8).to_bytes() == key.to_bytes()
+    # SubjectPublicKeyInfo DER, uncompressed and compressed (PEM too).
+    assert Sm2PublicKey.from_der(openssl("pkey", "-in", keyfile, "-pubout", "-outform", "DER")) == public
+    compressed = openssl("ec", "-in", keyfile, "-pubout", "-conv_form", "compressed", "-outform", "DER")
+    assert compressed.endswith(public.to_bytes(compressed=True))
+    assert Sm2PublicKey.from_der(compressed) == public
+    compressed_pem = openssl("ec", "-in", keyfile, "-pubout", "-conv_form", "compressed")
+    assert Sm2PublicKey.from_pem(compressed_pem) == public
+
+
 # -- SM2 encryption ------------------------------------------------------------------------------------
 
 

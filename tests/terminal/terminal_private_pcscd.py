@@ -11,6 +11,7 @@ Only the process started here is ever signalled.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 from emulator.stack import VPCD_BASE_PORT, VPCD_DRIVER, VpcdEntry, reader_conf
 
 FRIENDLY_NAME = "sscard private PCD"
+SECOND_NAME = "sscard unplugged PCD"
 PRIVATE_PORT = VPCD_BASE_PORT + 40
 
 
@@ -45,11 +47,27 @@ class PrivatePcscd:
     def reader(self) -> str:
         return f"{FRIENDLY_NAME} 00 00"
 
-    def start(self, deadline: float = 15.0) -> None:
+    @property
+    def second_reader(self) -> str:
+        """The first reader of the second entry (``start(second_entry=True)``)."""
+        return f"{SECOND_NAME} 00 00"
+
+    def start(self, deadline: float = 15.0, *, second_entry: bool = False) -> None:
+        """Start the daemon; ``second_entry`` adds a second vpcd entry (two more
+        readers, ports ``port + 2``/``+ 3``), so that a restart without it looks
+        to clients like readers unplugged."""
         self.sock_dir.mkdir(parents=True, exist_ok=True)
         self.conf_dir.mkdir(parents=True, exist_ok=True)
+        entries = [VpcdEntry(FRIENDLY_NAME, self.port)]
+        drivers = [VPCD_DRIVER]
+        if second_entry:
+            copy = self.run_dir / "libifdvpcd-second.so"  # each entry needs its own driver copy
+            if not copy.exists():
+                shutil.copyfile(VPCD_DRIVER, copy)
+            entries.append(VpcdEntry(SECOND_NAME, self.port + 2))
+            drivers.append(copy)
         (self.conf_dir / "sscard-private-vpcd").write_text(
-            reader_conf((VpcdEntry(FRIENDLY_NAME, self.port),), (VPCD_DRIVER,)), encoding="ascii"
+            reader_conf(tuple(entries), tuple(drivers)), encoding="ascii"
         )
         for stale in self.sock_dir.iterdir():
             stale.unlink()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,9 +33,9 @@ def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def module(key_file: Path) -> ProcessHsm:
+def module(key_file: Path) -> Iterator[ProcessHsm]:
     hsm = ProcessHsm([sys.executable, "-m", "terminal.keysource.hsm_server", str(key_file)])
-    yield hsm  # type: ignore[misc]
+    yield hsm
     hsm.close()
 
 

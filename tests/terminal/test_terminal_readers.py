@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 from terminal_cards import ForeignCard, card_os
@@ -65,6 +66,17 @@ POOL = [
     _reader("Reader A 02", "psam"),
     _reader("Reader B", "contact", card=False),
 ]
+
+
+def test_reader_state_in_one_word() -> None:
+    assert [r.state for r in POOL] == ["present", "present", "present", "empty"]
+    card = POOL[0]
+    assert replace(card, in_use=True).state == "in_use"
+    assert replace(card, in_use=True, exclusive=True).state == "exclusive"
+    assert replace(card, mute=True).state == "mute"
+    assert replace(card, unavailable=True).state == "unavailable"
+    assert replace(POOL[3], unavailable=True).state == "unavailable"
+    assert "state" not in card.to_dict()  # the contract's four fields; the CLI adds the state
 
 
 def test_select_by_pattern() -> None:

@@ -61,8 +61,11 @@ def test_watcher_reports_cards_coming_and_going(pcsc_stack: PcscStack) -> None:
 
 
 def test_watcher_survives_a_pcscd_restart(tmp_path: Path) -> None:
+    """pcscd stops and comes back with one vpcd entry less: the watcher keeps
+    running, says PC/SC is down, then reports the card gone and the readers of
+    the missing entry unplugged."""
     daemon = PrivatePcscd(tmp_path)
-    daemon.start()
+    daemon.start(second_entry=True)
     env = {**os.environ, "PCSCLITE_CSOCK_NAME": str(daemon.socket_path), "PYTHONPATH": str(ROOT)}
     child = subprocess.Popen(
         [sys.executable, str(Path(__file__).with_name("terminal_watch_child.py"))],
@@ -84,6 +87,7 @@ def test_watcher_survives_a_pcscd_restart(tmp_path: Path) -> None:
     link = VpcdLink(card_os(3), daemon.slot)
     try:
         _next(lines, lambda e: e["event"] == "reader_added" and e["reader"] == daemon.reader)
+        _next(lines, lambda e: e["event"] == "reader_added" and e["reader"] == daemon.second_reader)
         link.insert()
         event = _next(lines, lambda e: e["event"] == "card_inserted" and e["reader"] == daemon.reader)
         assert event["reader_kind"] == "contact"
@@ -91,9 +95,13 @@ def test_watcher_survives_a_pcscd_restart(tmp_path: Path) -> None:
         down = _next(lines, lambda e: e["event"] == "pcsc_unavailable")
         assert down["message"] == "智能卡服务（PC/SC）不可用，正在等待服务恢复"
         assert child.poll() is None
-        daemon.start()
+        daemon.start()  # without the second entry: its readers were unplugged meanwhile
         _next(lines, lambda e: e["event"] == "pcsc_available")
-        _next(lines, lambda e: e["event"] == "card_removed" and e["reader"] == daemon.reader)
+        wanted = {("card_removed", daemon.reader), ("reader_removed", daemon.second_reader)}
+        seen = []
+        while not wanted <= {(e["event"], e["reader"]) for e in seen}:  # in either order
+            seen.append(_next(lines, lambda e: (e["event"], e["reader"]) in wanted))
+        assert next(e for e in seen if e["event"] == "reader_removed")["message"] == "读卡器已断开"
         link.remove()
         link.insert()
         _next(lines, lambda e: e["event"] == "card_inserted" and e["reader"] == daemon.reader)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
+from typing import Any
 
 import pytest
 from wallet_helpers import NOW, active_card, psam_source, session_for
@@ -24,13 +25,16 @@ from terminal.flows.wallet_errors import (
     InvalidTicketYear,
     TicketAlreadyBought,
     TicketNotAvailable,
+    TicketNotReplaceable,
     WalletCardNotGenuine,
     WalletInactive,
     WalletNotAvailable,
     WalletProofInvalid,
+    WalletProofUnchecked,
 )
 from terminal.journal_hook import MemoryJournal
 from terminal.keysource import DevKeyFileKeySource, HsmKeySource, SoftwareHsm
+from terminal.keysource.purse import PurseKeys, purse_keys
 from terminal.session import CardSession
 
 
@@ -155,6 +159,51 @@ def test_wrong_keys_card_not_genuine_and_proof_invalid() -> None:
     assert wallet.wallet_balance(session).balance == 1100
 
 
+class _FailingTacCheck:
+    """The wallet side of a key source that gives MACs but fails (a module
+    error, not a vanished reader) when asked to check a MAC2 or TAC."""
+
+    def __init__(self, inner: PurseKeys) -> None:
+        self.inner = inner
+
+    def load_mac2(self, *args: Any) -> bytes | None:
+        return self.inner.load_mac2(*args)
+
+    def purchase_mac1(self, *args: Any) -> bytes:
+        return self.inner.purchase_mac1(*args)
+
+    def check_purchase_mac2(self, *args: Any) -> bool:
+        raise KeySourceError("the security module did not answer", kind="no_psam")
+
+    def check_tac(self, *args: Any) -> bool:
+        raise KeySourceError("the security module did not answer", kind="no_psam")
+
+
+class _Source:
+    kind = "software_hsm"
+
+    def __init__(self, purse: PurseKeys) -> None:
+        self.purse = purse
+
+
+def test_a_key_source_failing_after_the_card_applied_keeps_the_money_in_the_journal() -> None:
+    journal = MemoryJournal()
+    session = _session(journal=journal)
+    wallet.load(session, 1000, now=NOW)
+    failing = _Source(_FailingTacCheck(purse_keys(_dev(demo_key_set()))))
+    with pytest.raises(WalletProofUnchecked) as loaded:
+        wallet.load(session, 250, key_source=failing, now=NOW)  # type: ignore[arg-type]
+    assert "12.50" in str(loaded.value) and loaded.value.national_code == -1705
+    entry = journal.last("wallet.load")
+    assert entry.result == "failed" and entry.outcome_details["applied"] == "true"
+    assert entry.outcome_details["balance"] == "1250" and entry.outcome_details["proof_error"] == "no_psam"
+    with pytest.raises(WalletProofUnchecked):
+        wallet.purchase(session, 50, key_source=failing, now=NOW)  # type: ignore[arg-type]
+    entry = journal.last("wallet.purchase")
+    assert entry.outcome_details["applied"] == "true" and entry.outcome_details["balance"] == "1200"
+    assert wallet.wallet_balance(session).balance == 1200
+
+
 def test_ticket_buy_show_and_second_purchase_refused() -> None:
     journal = MemoryJournal()
     session = _session(journal=journal)
@@ -180,8 +229,20 @@ def test_ticket_buy_show_and_second_purchase_refused() -> None:
     with pytest.raises(TicketAlreadyBought) as again:
         ticket.buy_ticket(session, 2026, now=now)
     assert again.value.national_code == -1710 and journal.last("ticket.buy").result == "refused"
-    nxt = ticket.buy_ticket(session, 2027, now=now)
+    # the card keeps one ticket: next year's is not sold while this year's is valid
+    with pytest.raises(TicketNotReplaceable) as still_valid:
+        ticket.buy_ticket(session, 2027, now=now)
+    assert still_valid.value.national_code == -1712 and journal.last("ticket.buy").result == "refused"
+    assert ticket.read_ticket(session, on=dt.date(2026, 12, 31)).year == 2026
+    january = dt.datetime(2027, 1, 2, 9, 0, 0)
+    nxt = ticket.buy_ticket(session, 2027, now=january)
     assert nxt.replaced_year == 2026 and ticket.read_ticket(session, on=dt.date(2027, 5, 1)).valid
+    # bought in advance on a card without a valid ticket; the earlier year may not overwrite it
+    advance = _session()
+    assert ticket.buy_ticket(advance, 2027, now=now).replaced_year is None
+    with pytest.raises(TicketNotReplaceable):
+        ticket.buy_ticket(advance, 2026, now=now)
+    assert ticket.read_ticket(advance, on=dt.date(2027, 1, 1)).valid
     for year in (2025, 2028):
         with pytest.raises(InvalidTicketYear):
             ticket.buy_ticket(session, year, now=now)

@@ -141,7 +141,7 @@ def test_a_torn_purchase_is_settled_by_the_next_verb(counter: Counter) -> None:
     before = _state(card)
     plan.arm(Fault.of("tear_after", ins=0x54))  # DEBIT FOR PURCHASE executed, the answer lost
     torn = counter.post("/wallet/purchase", amount="4")
-    assert torn.status_code >= 400 and torn.json()["error"] == "card_removed_torn"
+    assert torn.status_code == 409 and torn.json()["error"] == "card_removed_torn"
     counter.card.reinsert()
     after = counter.post("/wallet/balance").json()
     assert after["balance_fen"] == before.balance - 400 == _state(card).balance

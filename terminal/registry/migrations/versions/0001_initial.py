@@ -55,9 +55,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["medical_ended_by"], ["cards.card_id"], name="fk_cards_medical_ended_by"),
         sa.ForeignKeyConstraint(["replaces"], ["cards.card_id"], name="fk_cards_replaces"),
         sa.UniqueConstraint("replaces", name="uq_cards_replaces"),
-        sa.CheckConstraint("generation IN (1, 2, 3)", name="ck_cards_generation"),
-        sa.CheckConstraint(f"status IN ({STATUSES})", name="ck_cards_status"),
-        sa.CheckConstraint("expiry_date > issue_date", name="ck_cards_validity"),
+        sa.CheckConstraint("generation IN (1, 2, 3)", name=op.f("ck_cards_generation")),
+        sa.CheckConstraint(f"status IN ({STATUSES})", name=op.f("ck_cards_status")),
+        sa.CheckConstraint("expiry_date > issue_date", name=op.f("ck_cards_validity")),
     )
     op.create_index("ix_cards_card_number", "cards", ["card_number"])
     op.create_index("ix_cards_ssn", "cards", ["ssn"])
@@ -103,18 +103,18 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["closes"], ["journal.id"], name="fk_journal_closes"),
         sa.UniqueConstraint("closes", name="uq_journal_closes"),
         sa.UniqueConstraint("entry_id", "kind", name="uq_journal_entry_kind"),
-        sa.CheckConstraint("kind IN ('begin', 'complete', 'torn', 'resolve')", name="ck_journal_kind"),
+        sa.CheckConstraint("kind IN ('begin', 'complete', 'torn', 'resolve')", name=op.f("ck_journal_kind")),
         sa.CheckConstraint(
-            "result IS NULL OR result IN ('ok', 'failed', 'refused')", name="ck_journal_result"
+            "result IS NULL OR result IN ('ok', 'failed', 'refused')", name=op.f("ck_journal_result")
         ),
-        sa.CheckConstraint("sw IS NULL OR (sw >= 0 AND sw <= 65535)", name="ck_journal_sw"),
+        sa.CheckConstraint("sw IS NULL OR (sw >= 0 AND sw <= 65535)", name=op.f("ck_journal_sw")),
         sa.CheckConstraint(
             "(kind = 'begin' AND entry_id IS NULL AND closes IS NULL AND operation IS NOT NULL"
             " AND terminal IS NOT NULL AND operator IS NOT NULL)"
             " OR (kind = 'torn' AND entry_id IS NOT NULL AND closes IS NULL)"
             " OR (kind IN ('complete', 'resolve') AND entry_id IS NOT NULL AND closes = entry_id"
             " AND result IS NOT NULL)",
-            name="ck_journal_shape",
+            name=op.f("ck_journal_shape"),
         ),
     )
     op.create_index("ix_journal_entry_id", "journal", ["entry_id"])
