@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 from emulator_pcsc_helpers import GEN3_CONTACT_ATR, GEN3_CONTACTLESS_ATR, SSSE_DF_NAME, wait_reader
-from emulator_private_pcscd import PrivatePcscd
+from private_pcscd import PrivatePcscd
 
 from card_model.demo import demo_card_image
 from emulator.card_os import CardOS, Interface
 from emulator.runner import CardHost, VirtualSlot
-from emulator.stack import PcscStack
+from emulator.stack import VPCD_BASE_PORT, PcscStack
 
 # EF05 of the demo gen3 card (docs/card-model.md; ../shared/spec/social-security-card.md):
 EF05 = {
@@ -73,7 +73,7 @@ def test_opensc_tool_selects_the_ssse_and_reads_ef05(pcsc_stack: PcscStack, host
 
 @pytest.fixture
 def private_pcscd(tmp_path: Path) -> Iterator[PrivatePcscd]:
-    daemon = PrivatePcscd(tmp_path / "private")
+    daemon = PrivatePcscd(tmp_path / "private", port=VPCD_BASE_PORT + 44)
     daemon.start()
     try:
         yield daemon

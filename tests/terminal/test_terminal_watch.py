@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from private_pcscd import PrivatePcscd
 from terminal_cards import card_os
-from terminal_private_pcscd import PrivatePcscd
 
 from emulator.stack import PcscStack
 from emulator.vpcd import VpcdLink

@@ -1,11 +1,16 @@
-"""A private pcscd for the restart test, never the shared one.
+"""A private pcscd beside the shared one: for tests that restart or kill
+pcscd, and for stock tools that cannot watch the shared 16-reader pcscd
+(``pcsc_scan`` asks for 16 readers + the PnP pseudo-reader at once, above
+pcsc-lite's limit of 16, and fails with "Invalid parameter given").
 
 pcscd 1.9.9 always listens on /run/pcscd/pcscd.comm, so a second daemon runs
 in its own mount namespace (``unshare --mount``) where /run/pcscd is a bind
 mount of a temporary directory: its socket appears there, and a client
 reaches it with ``PCSCLITE_CSOCK_NAME``.  Its vpcd reader listens on its own
 TCP ports (``port``, ``port + 1``), away from the shared stack's 35963-35978.
-Only the process started here is ever signalled.
+Only the process started here is ever signalled.  Each user picks its own
+port (``VPCD_BASE_PORT + 40`` terminal, ``+ 44`` emulator, ``+ 48``
+reliability) so areas never share a private reader.
 """
 
 from __future__ import annotations
@@ -46,6 +51,11 @@ class PrivatePcscd:
     @property
     def reader(self) -> str:
         return f"{FRIENDLY_NAME} 00 00"
+
+    @property
+    def client_env(self) -> dict[str, str]:
+        """The environment of a client process (pcsc_scan, opensc-tool) of this daemon."""
+        return {**os.environ, "PCSCLITE_CSOCK_NAME": str(self.socket_path)}
 
     @property
     def second_reader(self) -> str:
