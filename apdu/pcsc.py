@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -333,6 +334,9 @@ def cancel() -> None:
 # -- transport ------------------------------------------------------------------------
 
 
+_UNDEFINED_PROTOCOL_TRIES = 3
+_UNDEFINED_PROTOCOL_PAUSE = 0.05
+
 _PROTOCOLS: dict[int, ProtocolName] = {
     scard.SCARD_PROTOCOL_T0: "T0",
     scard.SCARD_PROTOCOL_T1: "T1",
@@ -393,11 +397,22 @@ class PcscTransport:
                 )
                 return hresult, (card, active)
 
-            hresult, (card, active) = self._context.call(
-                run, f"SCardConnect({self._reader})"
-            )
-            if hresult != scard.SCARD_S_SUCCESS:
-                raise error_for_pcsc(hresult, f"SCardConnect({self._reader})")
+            for attempt in range(_UNDEFINED_PROTOCOL_TRIES):
+                hresult, (card, active) = self._context.call(
+                    run, f"SCardConnect({self._reader})"
+                )
+                if hresult != scard.SCARD_S_SUCCESS:
+                    raise error_for_pcsc(hresult, f"SCardConnect({self._reader})")
+                if active != scard.SCARD_PROTOCOL_UNDEFINED:
+                    break
+                # A card inserted a moment ago: connected before the reader settled
+                # its protocol (seen under load right after a re-insertion). Try again.
+                scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)
+                if attempt + 1 == _UNDEFINED_PROTOCOL_TRIES:
+                    raise errors.CardUnpoweredError(
+                        f"{self._reader}: the card has no transmission protocol yet"
+                    )
+                time.sleep(_UNDEFINED_PROTOCOL_PAUSE)
             self._card = card
             self._set_protocol(active)
             try:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
@@ -159,12 +159,21 @@ class CardSession:
 
     @classmethod
     def open(cls, reader: str | ReaderInfo, **options: Any) -> CardSession:
-        """Connect to the card in PC/SC reader ``reader`` (full name) and detect it."""
+        """Connect to the card in PC/SC reader ``reader`` (full name) and detect it.
+
+        When detection fails (a foreign card, a PSAM, a card pulled meanwhile)
+        the card is released before the error is raised: no PC/SC handle is
+        left behind to keep the reader "in use" for the process's lifetime."""
         from apdu.pcsc import PcscTransport
 
         name = reader.name if isinstance(reader, ReaderInfo) else reader
         session = cls(PcscTransport(name, dispose="reset"), **options)
-        session.connect()
+        try:
+            session.connect()
+        except BaseException:
+            with suppress(SscardError):
+                session.close()
+            raise
         return session
 
     def __repr__(self) -> str:

@@ -247,7 +247,7 @@ class _Handler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             self.sweep.add("log", self.format(record))
-        except Exception:  # noqa: BLE001 - a record that cannot be formatted is no secret leak
+        except Exception:
             self.sweep.counts["log (unformattable)"] += 1
 
 
@@ -274,7 +274,7 @@ class Collectors:
             result = original(*args, **kwargs)
             try:
                 record(result, *args, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - collecting must never break a test
+            except Exception as exc:
                 self.sweep.counts[f"collector errors ({name}: {type(exc).__name__})"] += 1
             return result
 
@@ -297,8 +297,13 @@ class Collectors:
 
         def journal(source: str) -> Callable[..., None]:
             def record(_returned: Any, _self: Any, /, *args: Any, **kwargs: Any) -> None:
-                add(source, json.dumps([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()],
-                                       ensure_ascii=False))
+                add(
+                    source,
+                    json.dumps(
+                        [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()],
+                        ensure_ascii=False,
+                    ),
+                )
 
             return record
 
@@ -310,7 +315,7 @@ class Collectors:
             text = [str(error), str(getattr(error, "message_zh", "")), repr(error)]
             try:
                 text.append(json.dumps(error.to_dict(), ensure_ascii=False, default=str))
-            except Exception:  # noqa: BLE001 - to_dict of a half-built error
+            except Exception:
                 pass
             add("exception", "\n".join(text))
 
@@ -330,7 +335,7 @@ class Collectors:
 
 def run_dirs(config: pytest.Config | None = None) -> list[Path]:
     """Where the run's log files are: the run directory and the session's temp directory."""
-    out = [Path(os.environ.get("SSCARD_RUN_DIR") or f"/tmp/sscard-pcsc-{os.getuid()}")]  # noqa: S108
+    out = [Path(os.environ.get("SSCARD_RUN_DIR") or f"/tmp/sscard-pcsc-{os.getuid()}")]
     factory = getattr(config, "_tmp_path_factory", None) if config is not None else None
     if factory is not None:
         try:

@@ -26,23 +26,25 @@ another.  HTTP: every thread to service 0 (one service drives all readers,
 the native API's model), each naming its reader.  National: thread *i* to
 service *i* (the national interface has no reader argument; each counter's
 service drives its own reader).  The N-reader figure's ratio is its
-throughput over the 1-reader throughput.
+throughput over the 1-reader throughput.  An error answer during a
+throughput run is counted (``details.failed`` and a note) rather than
+ending the section, up to ``max_failed_fraction`` of the requests; in the
+latency runs any error answer ends the section.
 """
 
 from __future__ import annotations
 
-import json
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-from websockets.exceptions import WebSocketException
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import connect
 
 from card_model.demo import demo_ca, demo_card_image, demo_psam_image
 from card_model.lifecycle import LifeCycle
@@ -53,6 +55,7 @@ from terminal.bench._data import load_data
 from terminal.bench.context import BenchContext
 from terminal.bench.errors import BenchCheckError, BenchSetupError
 from terminal.bench.report import Figure, Ratio, SectionResult, latency_figure
+from terminal.bench.service_clients import Call, Failures, http_call, national_call
 from terminal.bench.service_host import ServiceProcess, write_token
 from terminal.bench.slots import connect_when_present, inserted
 from terminal.bench.timing import Stats, Subject, measure_interleaved, time_calls
@@ -62,47 +65,10 @@ from terminal.session import CardSession
 __all__ = ["run", "run_concurrently", "throughput_figure"]
 
 SECTION = "service"
-Call = Callable[[], None]
 
 
 def _requests() -> dict[str, Any]:
     return dict(load_data("service")["requests"])
-
-
-def _http_call(client: httpx.Client, path: str, reader: str) -> Call:
-    def call() -> None:
-        try:
-            response = client.post(path, json={"reader": reader})
-        except httpx.HTTPError as exc:
-            raise BenchCheckError(f"HTTP {path} failed: {type(exc).__name__}") from exc
-        body = response.json()
-        if response.status_code != 200 or "card_id" not in body:
-            # an error answer names its error id and national code, never card data
-            raise BenchCheckError(
-                f"HTTP {path} answered status {response.status_code} "
-                f"({body.get('error')}, {body.get('national_code')})"
-            )
-
-    return call
-
-
-def _national_call(ws: ClientConnection, function: str, itype: int, timeout: float) -> Call:
-    message = json.dumps({"function": function, "iType": itype})
-
-    def call() -> None:
-        try:
-            ws.send(message)
-            answer = json.loads(ws.recv(timeout=timeout))
-        except (WebSocketException, TimeoutError, ValueError) as exc:
-            raise BenchCheckError(f"national {function} failed: {type(exc).__name__}") from exc
-        fields = str(answer.get("pOutInfo", "")).split("|")
-        # field 2 is the SSN: empty unless the PSAM's external authentication worked
-        if answer.get("success") != 0 or len(fields) < 5 or not fields[1]:
-            raise BenchCheckError(
-                f"national {function} answered success={answer.get('success')} ({answer.get('message')})"
-            )
-
-    return call
 
 
 def _direct_call(reader: str, psam: PsamKeySource, flow: Callable[[CardSession], object]) -> Call:
@@ -147,8 +113,16 @@ def run_concurrently(callers: Sequence[Call], count: int) -> tuple[list[int], in
 
 
 def throughput_figure(
-    figure_id: str, label: str, samples: list[int], wall_ns: int, readers: int, anchor: Figure | None
+    figure_id: str,
+    label: str,
+    samples: list[int],
+    wall_ns: int,
+    readers: int,
+    anchor: Figure | None,
+    failures: Failures | None = None,
 ) -> Figure:
+    """Requests (answered, error answers included) per second of wall time."""
+    failed = dict(failures.counts) if failures is not None else {}
     figure = Figure(
         id=figure_id,
         section=SECTION,
@@ -156,7 +130,12 @@ def throughput_figure(
         unit="req/s",
         value=len(samples) / (wall_ns / 1e9),
         stats=Stats.of_ns(samples),
-        details={"readers": readers, "requests": len(samples), "wall_s": wall_ns / 1e9},
+        details={
+            "readers": readers,
+            "requests": len(samples),
+            "wall_s": wall_ns / 1e9,
+            "failed": failed,
+        },
         samples_ns=list(samples),
     )
     if anchor is not None:
@@ -165,6 +144,27 @@ def throughput_figure(
             figure.id, figure.value, anchor.id, anchor.value, "times the 1-reader throughput"
         )
     return figure
+
+
+@dataclass
+class _Batch:
+    """The requests of one kind and reader count, over all throughput rounds."""
+
+    samples: list[int] = field(default_factory=list)
+    wall_ns: int = 0
+    failures: Failures = field(default_factory=Failures)
+
+
+def _check_failures(batches: dict[tuple[str, int], _Batch], limit: float) -> None:
+    """Error answers are counted, not fatal, in the throughput runs; beyond ``limit``
+    (a fraction of the requests) the figure would not describe the service."""
+    for (kind, size), batch in batches.items():
+        total = len(batch.samples)
+        if total and batch.failures.total / total > limit:
+            raise BenchCheckError(
+                f"{kind} with {size} reader(s): {batch.failures.total} of {total} requests "
+                f"answered an error: {dict(batch.failures.counts)}"
+            )
 
 
 @contextmanager
@@ -233,32 +233,45 @@ def run(ctx: BenchContext, result: SectionResult) -> None:
             for _ in readers
         ]
         national = [held.enter_context(connect(s.national, open_timeout=timeout)) for s in services]
-        http_calls = [_http_call(client, path, reader) for client, reader in zip(http, readers, strict=True)]
-        national_calls = [_national_call(ws, function, itype, timeout) for ws in national]
+
+        def http_calls(failures: Failures | None = None) -> list[Call]:
+            return [http_call(c, path, r, failures) for c, r in zip(http, readers, strict=True)]
+
+        def national_calls(failures: Failures | None = None) -> list[Call]:
+            return [national_call(ws, function, itype, timeout, failures) for ws in national]
+
         held.enter_context(_explained(ctx, services))
 
         ctx.log("service: HTTP and national requests interleaved with direct calls")
         samples = measure_interleaved(
             [
                 Subject("direct_basic", _direct_call(readers[0], psam, flows.read_basic)),
-                Subject("http", http_calls[0]),
+                Subject("http", http_calls()[0]),
                 Subject("direct_bas", _direct_call(readers[0], psam, flows.read_card_bas)),
-                Subject("national", national_calls[0]),
+                Subject("national", national_calls()[0]),
             ],
             plan,
         )
-        for call in http_calls[1:] + national_calls[1:]:
+        for call in http_calls()[1:] + national_calls()[1:]:
             for _ in range(max(1, plan.warmup)):
                 call()
         ctx.log(f"service: throughput with 1 and {count} reader(s)")
-        batches: dict[tuple[str, int], tuple[list[int], int]] = {}
         sizes = sorted({1, count})
+        batches = {(kind, size): _Batch() for kind in ("http", "national") for size in sizes}
         for _ in range(rounds):
             for kind, calls in (("http", http_calls), ("national", national_calls)):
                 for size in sizes:
-                    got, wall = run_concurrently(calls[:size], per_reader)
-                    before, before_wall = batches.get((kind, size), ([], 0))
-                    batches[(kind, size)] = (before + got, before_wall + wall)
+                    batch = batches[(kind, size)]
+                    got, wall = run_concurrently(calls(batch.failures)[:size], per_reader)
+                    batch.samples += got
+                    batch.wall_ns += wall
+        _check_failures(batches, float(requests["max_failed_fraction"]))
+        for (kind, size), batch in batches.items():
+            if batch.failures.total:
+                result.notes.append(
+                    f"{kind} with {size} reader(s): {batch.failures.total} of {len(batch.samples)} "
+                    f"requests answered an error (counted, not fatal): {dict(batch.failures.counts)}"
+                )
         for service in services:
             service.check_running()
         result.notes.append(
@@ -304,22 +317,28 @@ def run(ctx: BenchContext, result: SectionResult) -> None:
         )
     )
     for kind, label in (("http", f"HTTP {path}"), ("national", f"national {function}")):
+        single = batches[(kind, 1)]
         one = result.add(
             throughput_figure(
                 f"service.{kind}.readers_1",
                 f"{label}, 1 reader: throughput (per request: median / p99)",
-                *batches[(kind, 1)],
+                single.samples,
+                single.wall_ns,
                 readers=1,
                 anchor=None,
+                failures=single.failures,
             )
         )
         if count > 1:
+            many = batches[(kind, count)]
             result.add(
                 throughput_figure(
                     f"service.{kind}.readers_{count}",
                     f"{label}, {count} readers at once: throughput (per request: median / p99)",
-                    *batches[(kind, count)],
+                    many.samples,
+                    many.wall_ns,
                     readers=count,
                     anchor=one,
+                    failures=many.failures,
                 )
             )

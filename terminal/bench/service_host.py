@@ -92,13 +92,16 @@ class ServiceProcess:
         )
         return self
 
-    def log_tail(self) -> str:
-        """The end of the service's log (error ids and reader names; no card data, no PINs)."""
+    def log_tail(self, lines: int = 12) -> str:
+        """The service log's last lines that are not a successful operation (error ids and
+        reader names: the service logs no card data and no PINs)."""
         path = self.folder / "service.log"
         try:
-            return path.read_text(encoding="utf-8", errors="replace")[-800:]
+            text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return ""
+        kept = [line for line in text.splitlines() if not line.endswith(": ok")]
+        return "\n".join(kept[-lines:])
 
     def wait_ready(self) -> None:
         """Read the JSON start-up summary (the service then accepts connections)."""

@@ -48,8 +48,10 @@ class HolderBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    ssn: str = Field(min_length=18, max_length=18)
-    name: str = Field(min_length=1, max_length=100)
+    # Bounds here only cap the request size: the order's own validation gives the
+    # documented errors (-23 / -41 / -42, docs/issuance.md), as the CLI and the API do.
+    ssn: str = Field(min_length=1, max_length=32)
+    name: str = Field(min_length=1, max_length=300)
     gender: str = Field(min_length=1, max_length=1)
     ethnicity: str = Field(min_length=1, max_length=2)
     birthplace: str = Field(min_length=6, max_length=6)

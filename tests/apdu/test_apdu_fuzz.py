@@ -5,6 +5,8 @@ longer run (e.g. APDU_FUZZ_EXAMPLES=200000 nightly)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 
 from apdu_fakes import ScriptedTransport
@@ -14,15 +16,20 @@ from hypothesis import strategies as st
 from apdu import tlv
 from apdu.command import CommandApdu
 from apdu.elements import ELEMENTS, CardIdentification, decode_file, decode_pin
-from apdu.errors import CardError, InvalidInput, ProtocolError
+from apdu.errors import CardError, InvalidInput, ProtocolError, SecureMessagingError
 from apdu.protocol import ApduProtocol
 from apdu.response import ResponseApdu
-from apdu.sm import mac_input
-from apdu.trace import parse_transcript
+from apdu.sm import mac_input, verify_command_mac, verify_response_mac
+from apdu.trace import compare_transcripts, parse_transcript
 
 EXAMPLES = int(os.environ.get("APDU_FUZZ_EXAMPLES", "1000"))
 FUZZ = settings(
     max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+# The later additions cover parsers whose core is fuzzed above already: fewer examples.
+FUZZ_SMALL = settings(
+    max_examples=max(EXAMPLES // 5, 1), deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
 # Inputs biased towards structure: random bytes, and valid encodings with
@@ -85,6 +92,27 @@ def test_tlv_parse(data: bytes, skip_padding: bool) -> None:
         )  # non-minimal lengths re-encode shorter
 
 
+@FUZZ_SMALL
+@given(st.one_of(blobs, mutated(valid_tlv)))
+def test_tlv_parse_one(data: bytes) -> None:
+    try:
+        obj = tlv.parse_one(data)
+    except ProtocolError:
+        return
+    assert tlv.parse_one(tlv.encode([obj])) == obj
+
+
+@FUZZ_SMALL
+@given(st.one_of(blobs, mutated(valid_records)), st.one_of(st.none(), st.integers(0, 0xFF)))
+def test_record_parse(data: bytes, expected_tag: int | None) -> None:
+    try:
+        tag, value = tlv.parse_record(data, expected_tag)
+    except ProtocolError:
+        return
+    assert tlv.encode_record(tag, value) == data
+    assert expected_tag in (None, tag)
+
+
 @FUZZ
 @given(st.one_of(blobs, mutated(valid_records)))
 def test_records_parse(data: bytes) -> None:
@@ -137,6 +165,43 @@ def test_sm_mac_input(data: bytes) -> None:
         mac_input(CommandApdu.decode(data))
     except ProtocolError:
         pass
+
+
+class _HashMac:
+    """A MAC provider for fuzzing the SM framing (not the MAC algorithm)."""
+
+    def mac(self, message: bytes, iv: bytes) -> bytes:
+        return hashlib.sha256(iv + message).digest()[:16]
+
+
+@FUZZ_SMALL
+@given(st.one_of(blobs, mutated(st.binary(min_size=4, max_size=60))), st.booleans())
+def test_sm_mac_checks(data: bytes, include_sw: bool) -> None:
+    """Card side (a received SM command) and terminal side (a MACed response)."""
+    try:
+        verify_command_mac(CommandApdu.decode(data), bytes(16), _HashMac())
+    except (ProtocolError, SecureMessagingError):
+        pass
+    try:
+        payload = verify_response_mac(ResponseApdu.decode(data), bytes(16), _HashMac(), include_sw=include_sw)
+    except (ProtocolError, SecureMessagingError):
+        return
+    assert payload == data[: len(data) - 6]
+
+
+hex_texts = st.text(alphabet="0123456789ABCDEFabcdefG .*()bytes", max_size=48)
+
+
+@FUZZ_SMALL
+@given(st.lists(st.tuples(st.sampled_from([">>", "<<"]), hex_texts), max_size=4))
+def test_transcript_hex(lines: list[tuple[str, str]]) -> None:
+    """Well-formed JSON with arbitrary hex text: parsed, or a ProtocolError."""
+    text = [json.dumps({"dir": d, "hex": h}) for d, h in lines]
+    try:
+        entries = parse_transcript(text)
+    except ProtocolError:
+        return
+    assert compare_transcripts(entries, entries) == []
 
 
 @FUZZ

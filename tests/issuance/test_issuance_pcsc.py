@@ -103,7 +103,9 @@ def test_replacement_over_pcsc_and_the_old_card_refused(
 TEAR_SAMPLE = [
     ("tear_after", 0xD4, 1),  # the first WRITE KEY (AMK) executed, card pulled
     ("tear_before", 0xDC, 5),  # an EF06 UPDATE RECORD never executed
+    ("tear_after", 0xD4, 10),  # the initial PIN loaded (WRITE KEY P1 01), the answer lost
     ("tear_after", 0x4A, 1),  # GENERATE KEY PAIR executed, the public key never answered
+    ("tear_after", 0x4A, 3),  # IMPORT ENCRYPTION KEY PAIR executed, the answer lost
     ("tear_after", 0xD6, 2),  # in the middle of the signature certificate
     ("tear_before", 0x44, 1),  # END OF PERSONALISATION not executed
     ("tear_after", 0x44, 1),  # END OF PERSONALISATION executed, card pulled before the answer

@@ -4,16 +4,19 @@ the PSAM in slot 1 opened by the service itself, the registry journal in a
 temporary SQLite file.  A card issued and activated through the service then
 serves the read, authenticity, wallet and park ticket verbs; a tear during
 issuance through the service is resumed by the next ``/issue``; a
-replacement marks the old card replaced."""
+replacement marks the old card replaced; a half-personalised card of
+another order is refused and scrapped with ``sscard issue --scrap``."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from issuance_helpers import ACTOR, order_for
 from issuance_pcsc import CARD_SLOT, PSAM_SLOT, inserted
 
@@ -22,6 +25,7 @@ from emulator.card_os import CardOS
 from emulator.faults import Fault, FaultPlan, FaultyCard
 from emulator.psam import PsamCard
 from emulator.stack import PcscStack
+from terminal.cli import cli
 from terminal.registry import open_registry
 from terminal.service.app import create_app
 from terminal.service.config import config_from_mapping
@@ -39,10 +43,11 @@ SSN = "110102197305211008"
 class Counter:
     """The service under test, as a counter page reaches it."""
 
-    def __init__(self, client: TestClient, db: str, card_reader: str) -> None:
+    def __init__(self, client: TestClient, db: str, card_reader: str, psam_reader: str) -> None:
         self.client = client
         self.db = db
         self.card_reader = card_reader
+        self.psam_reader = psam_reader
 
     def post(self, path: str, **body: Any) -> Any:
         return self.client.post(f"/api/v1{path}", json=body, headers=AUTH)
@@ -73,11 +78,11 @@ def counter(pcsc_stack: PcscStack, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     with inserted(PsamCard(demo_psam_image()), PSAM_SLOT, psam_reader):
         app = create_app(config, token=AccessToken(TOKEN, tmp_path / "token"))
         with TestClient(app, base_url="http://127.0.0.1:18080", client=("127.0.0.1", 40331)) as client:
-            yield Counter(client, db, card_reader)
+            yield Counter(client, db, card_reader, psam_reader)
 
 
-def _order_body(**card: str) -> dict[str, Any]:
-    order = order_for(**card)
+def _order_body(holder: str = "gen3", **card: str) -> dict[str, Any]:
+    order = order_for(holder, **card)
     return {"holder": order.holder.to_mapping(), "card": order.public_dict()}
 
 
@@ -175,3 +180,42 @@ def test_replacement_over_pcsc(counter: Counter) -> None:
         assert not registry.check_presented(old_id).allowed
     finally:
         registry.close()
+
+
+def test_a_conflicting_order_is_refused_and_the_card_scrapped(counter: Counter) -> None:
+    """A card torn after some of one holder's key items were written: the
+    service refuses another holder's order on it, ``sscard issue --scrap``
+    takes it out of use over the same PC/SC readers, and the service then
+    sees a scrapped card it refuses to issue."""
+    plan = FaultPlan()
+    card = FaultyCard(CardOS(demo_stock_card_image(64)), plan)
+    plan.arm(Fault.of("tear_after", ins=0xDC, nth=5))  # EF05 facts and an EF06 key item written
+    with inserted(card, CARD_SLOT, counter.card_reader):
+        counter.post("/issuance/issue", **_order_body(card_number="X00000064"))
+        assert plan.fired
+    other = _order_body("x_long_name", card_number="X00000065")
+    with inserted(card, CARD_SLOT, counter.card_reader):
+        refused = counter.post("/issuance/issue", **other)
+        assert refused.status_code == 409 and refused.json()["error"] == "issuance_conflict", refused.json()
+        scrapped = CliRunner().invoke(
+            cli,
+            [
+                "issue",
+                "--scrap",
+                "--json",
+                "--reader",
+                counter.card_reader,
+                "--psam-reader",
+                counter.psam_reader,
+                "--key-source",
+                "psam",
+                "--db",
+                counter.db,
+            ],
+            catch_exceptions=False,
+        )
+        assert scrapped.exit_code == 0, scrapped.stderr
+        assert json.loads(scrapped.stdout)["life_cycle"] == "permanently_blocked"
+        assert counter.post("/issuance/inspect").json()["life_cycle"] == "permanently_blocked"
+        again = counter.post("/issuance/issue", **_order_body(card_number="X00000064"))
+        assert again.status_code == 409 and again.json()["error"] == "card_not_blank"

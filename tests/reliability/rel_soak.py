@@ -149,6 +149,7 @@ class CardWorker:
         self.injected: Counter[str] = Counter()
         self.unexpected: list[str] = []
         self.wrong_pending = False
+        self.previous = "-"
         self.balance = 0
         self.writes = 0
         self.http: httpx.Client | None = None
@@ -182,16 +183,18 @@ class CardWorker:
 
     def execute(self, flow: FlowSpec) -> None:
         self.done[flow.name] += 1
+        before = len(self.unexpected)
         if flow.national is not None:
             self._national(flow)
-            return
-        body = self._body(flow)
-        if flow.name == "removed_card":
-            self._pull_and_ask(flow, body)
-            return
-        assert self.http is not None and flow.path is not None
-        answer = self.http.post(f"/api/v1{flow.path}", json=body)
-        self._check(flow, answer.status_code, answer.json())
+        elif flow.name == "removed_card":
+            self._pull_and_ask(flow, self._body(flow))
+        else:
+            assert self.http is not None and flow.path is not None
+            answer = self.http.post(f"/api/v1{flow.path}", json=self._body(flow))
+            self._check(flow, answer.status_code, answer.json())
+        if len(self.unexpected) > before:
+            self.unexpected[-1] += f" (after {self.previous})"
+        self.previous = flow.name
 
     def _body(self, flow: FlowSpec) -> dict[str, Any]:
         body: dict[str, Any] = {"reader": self.reader}

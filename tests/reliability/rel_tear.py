@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from rel_cards import clone_image
+
 from apdu.errors import CardRemovedError, TransportError
 from apdu.inprocess import InProcessTransport
 from card_model.demo import demo_ca, demo_psam_image
@@ -40,7 +42,6 @@ from emulator.card_os import CardOS
 from emulator.faults import Fault, FaultPlan, FaultyCard
 from emulator.psam import PsamCard
 from emulator.vpcd import Tear, VirtualCard
-from rel_cards import clone_image
 from terminal.errors import TornOperation
 from terminal.journal_hook import JournalHook, JournalResult, MemoryJournal, RegistryJournal
 from terminal.keysource import PsamKeySource
@@ -407,7 +408,9 @@ def _tear_case(run: CleanRun, kind: TearKind, index: int, bench: Bench, hook: Jo
     )
     resolution: str | None = None
     if outcome == "partial" or (undetermined and flow.ambiguous):
-        assert [e.entry_id for e in open_entries] == [entry.entry_id], f"{where}: undetermined entry not kept open"
+        assert [e.entry_id for e in open_entries] == [entry.entry_id], (
+            f"{where}: undetermined entry not kept open"
+        )
         assert entry.state == "torn"
         flow.probe(fresh, outcome)
         if outcome == "partial":
@@ -419,7 +422,9 @@ def _tear_case(run: CleanRun, kind: TearKind, index: int, bench: Bench, hook: Jo
         else:
             # the person's settlement (sscard journal resolve) after the holder's PIN worked
             result: JournalResult = "ok" if outcome == "new" else "failed"
-            hook.resolve(entry.entry_id, resolution="holder_checked", result=result, note="PIN tried with holder")
+            hook.resolve(
+                entry.entry_id, resolution="holder_checked", result=result, note="PIN tried with holder"
+            )
             resolution = "holder_checked"
         assert not _open(journal_view(hook)), f"{where}: an entry is still open"
         money_and_tries(run, persistent(card), where)

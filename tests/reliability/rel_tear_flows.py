@@ -15,12 +15,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from rel_tear import State, TearFlow, psam_source, session_on
+
 from apdu.errors import PinError
 from card_model.demo import demo_card_image, demo_holder
 from card_model.lifecycle import LifeCycle
 from card_model.values import Ssn
 from emulator.card_os import CardOS
-from rel_tear import State, TearFlow, psam_source, session_on
 from terminal import flows
 from terminal.flows import ticket, wallet
 from terminal.journal_hook import MemoryJournal
@@ -258,4 +259,3 @@ def tear_flows(generation: int) -> list[TearFlow]:
 
 def flow_ids(generation: int) -> list[str]:
     return [f.name for f in tear_flows(generation)]
-

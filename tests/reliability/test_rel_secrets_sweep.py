@@ -49,7 +49,9 @@ def test_each_kind_is_found_and_never_repeated() -> None:
 
 
 def test_no_false_alarm_inside_longer_numbers() -> None:
-    assert _found(f"card id 1101{PIN}0D1560000", "masked 110102************", ">> 0020000103**(3 bytes)**") == []
+    assert (
+        _found(f"card id 1101{PIN}0D1560000", "masked 110102************", ">> 0020000103**(3 bytes)**") == []
+    )
 
 
 def test_the_run_secrets_cover_the_tests() -> None:
@@ -106,7 +108,17 @@ def _run_pytest(folder: Path, leak: bool) -> subprocess.CompletedProcess[str]:
     (folder / "test_inner.py").write_text(TEST)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), str(TESTS_DIR.parent)])}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(folder), str(folder)],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(folder),
+            str(folder),
+        ],
         cwd=folder,
         env=env,
         capture_output=True,

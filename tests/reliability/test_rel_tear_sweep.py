@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from rel_tear import CleanRun, KINDS, clean_run, psam_source, sweep
+from rel_tear import KINDS, CleanRun, clean_run, psam_source, sweep
 from rel_tear_flows import flow_ids, tear_flows
 
 from terminal.keysource import PsamKeySource
@@ -40,4 +40,6 @@ def test_tear_at_every_apdu(
     assert seen["old"] and seen["new"], f"{name}: the sweep never left the old or the new state {seen}"
     assert any(o.entry_state == "torn" for o in outcomes), f"{name}: no tear hit the write"
     tear_points[f"gen{generation} {name}"] += len(outcomes)
-    print(f"tear points gen{generation} {name}: {run.apdus} APDUs, {len(outcomes)} points, cards {dict(seen)}")
+    print(
+        f"tear points gen{generation} {name}: {run.apdus} APDUs, {len(outcomes)} points, cards {dict(seen)}"
+    )

@@ -111,5 +111,3 @@ def inprocess_session(
     )
     session.connect()
     return session, transport, wrapper
-
-

@@ -30,6 +30,7 @@ from terminal import flows
 from terminal.errors import TornOperation
 from terminal.journal_hook import MemoryJournal, RegistryJournal
 from terminal.keysource import DevKeyFileKeySource, HsmConversation, PsamKeySource, SoftwareHsm
+from terminal.readers import list_readers
 from terminal.registry import open_registry
 from terminal.session import CardSession
 
@@ -182,6 +183,8 @@ def test_wrong_card_no_card_and_removed_card(
         with pytest.raises(WrongCardType) as wrong:
             open_session()
         assert wrong.value.national_code == -1
+        # the refused card was released: the reader is not left "in use" by this process
+        assert next(r for r in list_readers() if r.name == card_reader).state == "present"
     wrapper = TearingCard(card_os(3))
     with insert(wrapper):
         session = open_session()

@@ -63,7 +63,8 @@ def test_watcher_reports_cards_coming_and_going(pcsc_stack: PcscStack) -> None:
 def test_watcher_survives_a_pcscd_restart(tmp_path: Path) -> None:
     """pcscd stops and comes back with one vpcd entry less: the watcher keeps
     running, says PC/SC is down, then reports the card gone and the readers of
-    the missing entry unplugged."""
+    the missing entry unplugged.  A card session of the same process fails
+    with a clear error while pcscd is down, and a new one works after."""
     daemon = PrivatePcscd(tmp_path)
     daemon.start(second_entry=True)
     env = {**os.environ, "PCSCLITE_CSOCK_NAME": str(daemon.socket_path), "PYTHONPATH": str(ROOT)}
@@ -91,9 +92,17 @@ def test_watcher_survives_a_pcscd_restart(tmp_path: Path) -> None:
         link.insert()
         event = _next(lines, lambda e: e["event"] == "card_inserted" and e["reader"] == daemon.reader)
         assert event["reader_kind"] == "contact"
+        assert child.stdin is not None
+        child.stdin.write(f"open {daemon.reader}\n")
+        child.stdin.flush()
+        assert _next(lines, lambda e: e["event"] == "session")["card_number"] == "X00000019"
         daemon.stop()
         down = _next(lines, lambda e: e["event"] == "pcsc_unavailable")
         assert down["message"] == "智能卡服务（PC/SC）不可用，正在等待服务恢复"
+        child.stdin.write("read\n")
+        child.stdin.flush()
+        failed = _next(lines, lambda e: e["event"] == "session")
+        assert failed["error"] == "pcsc_unavailable" and failed["national_code"] == -11
         assert child.poll() is None
         daemon.start()  # without the second entry: its readers were unplugged meanwhile
         _next(lines, lambda e: e["event"] == "pcsc_available")
@@ -105,6 +114,9 @@ def test_watcher_survives_a_pcscd_restart(tmp_path: Path) -> None:
         link.remove()
         link.insert()
         _next(lines, lambda e: e["event"] == "card_inserted" and e["reader"] == daemon.reader)
+        child.stdin.write(f"open {daemon.reader}\n")  # the same process, a new PC/SC context
+        child.stdin.flush()
+        assert _next(lines, lambda e: e["event"] == "session")["card_number"] == "X00000019"
     finally:
         link.remove()
         assert child.stdin is not None

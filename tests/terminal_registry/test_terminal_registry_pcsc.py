@@ -350,9 +350,7 @@ def test_unknown_card_and_no_registry(make_terminal: MakeTerminal, any_url: str)
         offline.close()
 
 
-def test_block_that_cannot_be_made_leaves_the_card_refused(
-    make_terminal: MakeTerminal, any_url: str
-) -> None:
+def test_block_that_cannot_be_made_leaves_the_card_refused(make_terminal: MakeTerminal, any_url: str) -> None:
     term = make_terminal(any_url)
     card_id = register_demo(term.registry)
     term.registry.report_loss_formal(card_id, CLERK)
@@ -374,9 +372,7 @@ def test_block_that_cannot_be_made_leaves_the_card_refused(
     assert blocks == [("failed", -2201), ("ok", 0)]
 
 
-def test_block_torn_at_presentation_is_settled_at_the_next(
-    make_terminal: MakeTerminal, any_url: str
-) -> None:
+def test_block_torn_at_presentation_is_settled_at_the_next(make_terminal: MakeTerminal, any_url: str) -> None:
     term = make_terminal(any_url)
     card_id = register_demo(term.registry)
     term.registry.report_loss_formal(card_id, CLERK)

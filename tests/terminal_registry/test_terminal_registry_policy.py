@@ -38,6 +38,7 @@ def test_the_shipped_policy_is_consistent_with_the_registry() -> None:
         "card.read_basic",
         "card.read_holder",
         "card.read",
+        "card.read_national",
         "card.authenticate",
         "card.status",
         "pin.status",

@@ -42,10 +42,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Counter:
-    def __init__(self, client: TestClient, db: str, card: Slot) -> None:
+    def __init__(self, client: TestClient, db: str, card: Slot, psam_reader: str) -> None:
         self.client = client
         self.db = db
         self.card = card
+        self.psam_reader = psam_reader
 
     def post(self, path: str, **body: Any) -> Any:
         return self.client.post(f"/api/v1{path}", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
@@ -76,7 +77,7 @@ def counter(pcsc_stack: PcscStack, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     try:
         app = create_app(config, token=AccessToken(TOKEN, tmp_path / "token"))
         with TestClient(app, base_url="http://127.0.0.1:18080", client=("127.0.0.1", 40998)) as client:
-            yield Counter(client, db, card)
+            yield Counter(client, db, card, psam.reader)
     finally:
         card.remove()
         psam.remove()
@@ -163,7 +164,15 @@ def test_the_sscard_console_script(counter: Counter, tmp_path: Path) -> None:
 
     def sscard(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(script), "--json", "--reader", counter.card.reader, *args],
+            [
+                str(script),
+                "--json",
+                "--reader",
+                counter.card.reader,
+                *args,
+                "--psam-reader",
+                counter.psam_reader,
+            ],
             capture_output=True,
             text=True,
             env=env,
