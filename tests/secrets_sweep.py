@@ -36,6 +36,7 @@ import json
 import logging
 import os
 import re
+import threading
 import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -112,19 +113,23 @@ class Sweep:
                 self._owner.append(secret)
         self._regex = re.compile("|".join(parts)) if parts else None
         self._pending: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()
         self.found: list[Finding] = []
 
     def add(self, source: str, text: str) -> None:
         if not text:
             return
-        self.counts[source] += 1
-        self._pending.append((source, text))
-        if len(self._pending) >= CHUNK:
+        with self._lock:
+            self.counts[source] += 1
+            self._pending.append((source, text))
+            full = len(self._pending) >= CHUNK
+        if full:
             self.flush()
 
     def flush(self) -> None:
-        pending, self._pending = self._pending, []
+        with self._lock:
+            pending, self._pending = self._pending, []
         if self._regex is None:
             return
         for source, text in pending:

@@ -20,20 +20,11 @@ import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from terminal.registry import (
-    Actor,
-    AgentInfo,
-    Journal,
-    NewCard,
-    Registry,
-    catalog,
-    open_registry,
-    validation,
-)
+from terminal.registry import Actor, AgentInfo, NewCard, catalog, open_registry, validation
 from terminal.registry.errors import (
     CardAlreadyRegistered,
     HolderNotFound,
@@ -43,6 +34,9 @@ from terminal.registry.errors import (
 )
 from terminal.registry.models import CardEvent, CardRecord, Decision, JournalEntry
 from terminal.registry.timeutil import iso
+
+if TYPE_CHECKING:  # the database toolkit loads when a command opens the registry, not for --help
+    from terminal.registry import Journal, Registry
 
 __all__ = ["journal", "registry"]  # the click groups the root CLI registers
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 
 from terminal.registry.timeutil import utc
+from terminal.registry.validation import NAME_COLUMN_CHARS
 
 STATUSES = ("issued", "active", "temp_lost", "lost", "replaced", "ss_cancelled", "cancelled")
 JOURNAL_KINDS = ("begin", "complete", "torn", "resolve")
@@ -67,7 +68,7 @@ holders = Table(
     "holders",
     metadata,
     Column("ssn", String(18), primary_key=True),
-    Column("name", String(100), nullable=False),
+    Column("name", String(NAME_COLUMN_CHARS), nullable=False),
     Column("gender", String(1)),
     Column("birth_date", Date),
     Column("registered_at", UTCDateTime, nullable=False),

@@ -34,7 +34,6 @@ from terminal.registry.errors import (
     RegistryInputError,
     UnknownBank,
 )
-from terminal.registry.schema import holders
 
 __all__ = [
     "bank",
@@ -49,7 +48,8 @@ __all__ = [
 ]
 
 GENERATIONS = (1, 2, 3)
-NAME_COLUMN_CHARS: int = holders.c.name.type.length  # type: ignore[attr-defined]
+#: Length of the `holders.name` column (schema.py builds it from this; migration 0001).
+NAME_COLUMN_CHARS = 100
 
 
 def _texts(exc: CardModelError, *, keep_field: bool) -> tuple[str, str]:

@@ -7,6 +7,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from bench_helpers import BENCH_SLOTS, SmokeRun, invoke
+from click.testing import CliRunner
+
+from terminal.cli import cli
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -88,3 +91,13 @@ def test_unwritable_output_directory(tmp_path: Path) -> None:
     result = invoke(["--smoke", "--only", "crypto", "--out", str(blocker / "sub")])
     assert result.exit_code == 1
     assert "bench_output_error" in result.stderr
+
+
+def test_root_cli_runs_the_bench_with_json(tmp_path: Path, smoke_run: SmokeRun) -> None:
+    result = CliRunner().invoke(
+        cli, ["--json", "bench", "--smoke", "--only", "crypto", "--out", str(tmp_path)], catch_exceptions=False
+    )
+    assert result.exit_code == 0
+    payload = json.loads(result.stdout)
+    assert payload["chart"] == str(tmp_path / "latency.png")
+    assert (tmp_path / "summary.md").exists()

@@ -1,5 +1,6 @@
 """The registry package is light to import: card flows and `sscard --help`
-do not load SQLAlchemy, Alembic or psycopg until a database is opened."""
+(also of the registry's own commands) do not load SQLAlchemy, Alembic or
+psycopg until a database is opened."""
 
 from __future__ import annotations
 
@@ -39,9 +40,10 @@ def test_card_flows_and_the_registry_errors_do_not_load_the_database_toolkit() -
     assert heavy_modules_after(code) == []
 
 
-def test_sscard_help_does_not_load_the_database_toolkit() -> None:
+@pytest.mark.parametrize("command", [["--help"], ["registry", "--help"], ["journal", "list", "--help"]])
+def test_sscard_help_does_not_load_the_database_toolkit(command: list[str]) -> None:
     code = (
-        "sys.argv = ['sscard', '--help']\n"
+        f"sys.argv = ['sscard', *{command!r}]\n"
         "from terminal.cli import main\n"
         "try:\n"
         "    main()\n"

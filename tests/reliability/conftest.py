@@ -4,7 +4,9 @@ vpcd slots of this area: 14 the card under test, 15 its PSAM (both removed
 when each test ends).  Slots 12/13 belong to the service tests, whose PSAM
 may stay in slot 13 for the whole CI session; tests/conftest.py lists the
 ranges.  Infrastructure tests that stop or kill pcscd use a private pcscd
-(rel_pcscd.py), never the shared one.
+(rel_pcscd.py), never the shared one.  The tearing campaign through PC/SC
+and the bad input table's CLI use slots 10 (card) and 11 (PSAM) with their
+own module fixtures (test_rel_tear_pcsc.py, test_rel_bad_inputs.py).
 
 Hypothesis: every fuzz target takes its settings from rel_fuzz.FUZZ
 (bounded "ci" profile by default, SSCARD_FUZZ_PROFILE=long for the long
