@@ -435,7 +435,11 @@ class PcscTransport:
         hresult, _reader, _state, active, atr = scard.SCardStatus(card)
         if hresult != scard.SCARD_S_SUCCESS:
             raise self._session_error(hresult, "SCardStatus")
-        self._set_protocol(active)
+        if active != scard.SCARD_PROTOCOL_UNDEFINED or self._protocol is None:
+            # Under load pcscd may report no protocol for a moment (the reader
+            # state refreshed after the previous session's reset, issue 11's
+            # soak): the protocol negotiated at connect stays valid.
+            self._set_protocol(active)
         self._atr = bytes(atr)
 
     def status(self) -> tuple[int, bytes]:

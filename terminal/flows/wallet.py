@@ -96,9 +96,10 @@ def _journal_error(
 @contextlib.contextmanager
 def _proof_check(scope: JournalScope, operation: str, counter: int, after: int) -> Iterator[None]:
     """The key source's check of a proof after the card applied the transaction:
-    a key source that fails (other than by vanishing, which leaves the entry
-    torn for the next presentation) becomes :class:`WalletProofUnchecked`, and
-    the entry keeps ``applied`` with the new balance."""
+    a key source that fails (a module that does not answer, a PSAM pulled)
+    becomes :class:`WalletProofUnchecked`, and the entry keeps ``applied``
+    with the new balance.  A transport error that is not the key source's
+    (the card's own reader) still marks the entry torn."""
     try:
         yield
     except TransportError:

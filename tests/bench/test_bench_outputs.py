@@ -93,9 +93,11 @@ def test_unwritable_output_directory(tmp_path: Path) -> None:
     assert "bench_output_error" in result.stderr
 
 
-def test_root_cli_runs_the_bench_with_json(tmp_path: Path, smoke_run: SmokeRun) -> None:
+def test_root_cli_runs_the_bench_with_json(tmp_path: Path) -> None:
     result = CliRunner().invoke(
-        cli, ["--json", "bench", "--smoke", "--only", "crypto", "--out", str(tmp_path)], catch_exceptions=False
+        cli,
+        ["--json", "bench", "--smoke", "--only", "crypto", "--out", str(tmp_path)],
+        catch_exceptions=False,
     )
     assert result.exit_code == 0
     payload = json.loads(result.stdout)

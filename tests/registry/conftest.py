@@ -8,10 +8,6 @@ PostgreSQL and its own file on SQLite.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,12 +17,11 @@ from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
+from pg_cluster import cluster_url
 
 from card_model.values import ssn_check_digit
 from terminal.registry import Actor, AgentInfo, Journal, NewCard, Registry, open_registry
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ROOT / "scripts"
 TABLES = ("holders", "cards", "card_events", "journal")
 
 
@@ -52,25 +47,13 @@ class FakeClock:
 
 @pytest.fixture(scope="session")
 def pg_base_url() -> Iterator[str]:
-    preset = os.environ.get("SSCARD_TEST_PG_URL")
-    if preset:
-        yield preset
-        return
-    up = subprocess.run(
-        [sys.executable, str(SCRIPTS / "pg-up"), "--json"], capture_output=True, text=True, timeout=900
-    )
-    if up.returncode != 0:
-        pytest.fail(f"scripts/pg-up failed ({up.returncode}):\n{up.stderr}")
-    info = json.loads(up.stdout.strip().splitlines()[-1])
-    yield info["url"]
-    if info["started"]:
-        subprocess.run([sys.executable, str(SCRIPTS / "pg-down")], capture_output=True, timeout=120)
+    with cluster_url() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def pg_admin(pg_base_url: str) -> Iterator[sa.Engine]:
-    url = pg_base_url.replace("postgresql://", "postgresql+psycopg://", 1)
-    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    engine = sa.create_engine(pg_base_url, isolation_level="AUTOCOMMIT")
     yield engine
     engine.dispose()
 

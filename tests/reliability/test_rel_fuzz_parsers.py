@@ -10,13 +10,12 @@ else (ValueError, RecursionError, KeyError ...)."""
 
 from __future__ import annotations
 
-import json
 import string
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from rel_fuzz import FUZZ, blobs, byte, fuzz, mutated
+from rel_fuzz import FUZZ, blobs, byte, fuzz, mutated, national_messages
 
 from apdu import tlv
 from apdu.command import CommandApdu
@@ -223,42 +222,6 @@ def test_decode_file(file: str, data: bytes) -> None:
 
 
 # -- the national interface -------------------------------------------------------------------------
-
-NAMES = sorted(function_specs())
-number_like = st.one_of(
-    st.integers(-(10**12), 10**12),
-    st.floats(allow_nan=True),
-    st.booleans(),
-    st.none(),
-    st.text(alphabet="0123456789-+ ²١٣", max_size=8),
-    st.integers(0, 5000).map(lambda n: "9" * n),
-    st.sampled_from(["1", " 3 ", "--1", "-0", "1e3", "0x1", "٣", "²"]),
-)
-text_like = st.one_of(st.text(max_size=80), st.integers(), st.lists(st.integers(), max_size=2), st.none())
-
-
-@st.composite
-def national_messages(draw: st.DrawFn) -> str | bytes:
-    kind = draw(st.sampled_from(["object", "raw", "nested", "bytes"]))
-    if kind == "raw":
-        return draw(st.text(max_size=200))
-    if kind == "bytes":
-        return draw(st.binary(max_size=200))
-    if kind == "nested":
-        depth = draw(st.integers(1, 20000))
-        opener = draw(st.sampled_from(["[", '{"a":']))
-        return opener * depth
-    name = draw(st.one_of(st.sampled_from(NAMES), st.text(max_size=20), st.integers()))
-    doc: dict[str, object] = {"function": name}
-    spec = function_specs().get(name) if isinstance(name, str) else None
-    for arg in spec.args if spec is not None else ():
-        if draw(st.booleans()) or draw(st.booleans()):
-            doc[arg] = draw(number_like if arg in ("iType", "iAuthType") else text_like)
-    if draw(st.booleans()):
-        doc["id"] = draw(text_like)
-    text = json.dumps(doc, ensure_ascii=draw(st.booleans()))
-    return draw(mutated(st.just(text.encode("utf-8")))).decode("utf-8", "replace") if draw(st.booleans()) else text
-
 
 @FUZZ
 @given(national_messages())

@@ -9,10 +9,6 @@ schema.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +16,7 @@ from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
+from pg_cluster import cluster_url
 from terminal_registry_support import CARD_SLOT, PSAM_SLOT, FakeClock, Terminal, inserted
 
 from card_model.demo import demo_psam_image
@@ -27,8 +24,6 @@ from emulator.psam import PsamCard
 from emulator.stack import PcscStack
 from terminal.keysource import PsamKeySource
 from terminal.registry import open_registry
-
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 
 @pytest.fixture(scope="module")
@@ -50,19 +45,8 @@ def card_reader(pcsc_stack: PcscStack) -> str:
 
 @pytest.fixture(scope="session")
 def pg_base_url() -> Iterator[str]:
-    preset = os.environ.get("SSCARD_TEST_PG_URL")
-    if preset:
-        yield preset
-        return
-    up = subprocess.run(
-        [sys.executable, str(SCRIPTS / "pg-up"), "--json"], capture_output=True, text=True, timeout=900
-    )
-    if up.returncode != 0:
-        pytest.fail(f"scripts/pg-up failed ({up.returncode}):\n{up.stderr}")
-    info = json.loads(up.stdout.strip().splitlines()[-1])
-    yield info["url"].replace("postgresql://", "postgresql+psycopg://", 1)
-    if info["started"]:
-        subprocess.run([sys.executable, str(SCRIPTS / "pg-down")], capture_output=True, timeout=120)
+    with cluster_url() as url:
+        yield url
 
 
 @pytest.fixture
