@@ -389,37 +389,45 @@ class PcscTransport:
         with self._lock:
             if self._card is not None:
                 return
-            protocols = scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1
-
-            def run(ctx: int) -> tuple[int, tuple[int, int]]:
-                hresult, card, active = scard.SCardConnect(
-                    ctx, self._reader, scard.SCARD_SHARE_SHARED, protocols
-                )
-                return hresult, (card, active)
-
-            for attempt in range(_UNDEFINED_PROTOCOL_TRIES):
-                hresult, (card, active) = self._context.call(
-                    run, f"SCardConnect({self._reader})"
-                )
-                if hresult != scard.SCARD_S_SUCCESS:
-                    raise error_for_pcsc(hresult, f"SCardConnect({self._reader})")
-                if active != scard.SCARD_PROTOCOL_UNDEFINED:
-                    break
-                # A card inserted a moment ago: connected before the reader settled
-                # its protocol (seen under load right after a re-insertion). Try again.
-                scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)
-                if attempt + 1 == _UNDEFINED_PROTOCOL_TRIES:
-                    raise errors.CardUnpoweredError(
-                        f"{self._reader}: the card has no transmission protocol yet"
-                    )
-                time.sleep(_UNDEFINED_PROTOCOL_PAUSE)
-            self._card = card
-            self._set_protocol(active)
+            card: int | None = None
             try:
+                card, active = self._connect_handle()
+                self._card = card
+                self._set_protocol(active)
                 self._refresh_atr()
-            except SscardError:
+            except BaseException:
+                # A failed connection keeps nothing: neither the card handle nor the
+                # context, each a socket to pcscd (a request on an empty reader must
+                # not cost a descriptor: issue 11's soak).
                 self._drop()
+                if card is not None:
+                    with contextlib.suppress(Exception):
+                        scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)
+                self._context.invalidate()
                 raise
+
+    def _connect_handle(self) -> tuple[int, int]:
+        """SCardConnect: ``(card handle, active protocol)``."""
+        protocols = scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1
+
+        def run(ctx: int) -> tuple[int, tuple[int, int]]:
+            hresult, card, active = scard.SCardConnect(
+                ctx, self._reader, scard.SCARD_SHARE_SHARED, protocols
+            )
+            return hresult, (card, active)
+
+        for attempt in range(_UNDEFINED_PROTOCOL_TRIES):
+            hresult, (card, active) = self._context.call(run, f"SCardConnect({self._reader})")
+            if hresult != scard.SCARD_S_SUCCESS:
+                raise error_for_pcsc(hresult, f"SCardConnect({self._reader})")
+            if active != scard.SCARD_PROTOCOL_UNDEFINED:
+                return card, active
+            # A card inserted a moment ago: connected before the reader settled
+            # its protocol. Try again.
+            scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)
+            if attempt + 1 < _UNDEFINED_PROTOCOL_TRIES:
+                time.sleep(_UNDEFINED_PROTOCOL_PAUSE)
+        raise errors.CardUnpoweredError(f"{self._reader}: the card has no transmission protocol yet")
 
     def _set_protocol(self, active: int) -> None:
         name = _PROTOCOLS.get(active)

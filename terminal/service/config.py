@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shlex
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -36,7 +37,7 @@ __all__ = [
     "normalize_origin",
 ]
 
-KEY_SOURCE_KINDS = ("psam", "dev_key_file", "software_hsm", "none")
+KEY_SOURCE_KINDS = ("psam", "hsm", "dev_key_file", "software_hsm", "none")
 PIN_ENTRY_KINDS = ("auto", "pinpad", "page")
 JOURNAL_KINDS = ("none", "registry")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -104,6 +105,7 @@ class ServiceConfig:
     kiosk_reader: str
     key_source: str
     key_path: Path | None
+    hsm_command: str
     zdbm: str
     terminal_number: str
     device_number: str
@@ -249,6 +251,18 @@ def _seconds(name: str, value: float, *, allow_zero: bool = True) -> float:
     return value
 
 
+def _check_hsm_command(command: str) -> None:
+    """``key_source.hsm_command`` must name a program (split as a shell would, no shell)."""
+    if not command:
+        raise ServiceConfigError("key_source.hsm_command: required for kind hsm")
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        raise ServiceConfigError("key_source.hsm_command: unbalanced quotes") from None
+    if not argv:
+        raise ServiceConfigError("key_source.hsm_command: required for kind hsm")
+
+
 def _path(value: str) -> Path | None:
     return Path(value).expanduser() if value else None
 
@@ -271,6 +285,9 @@ def config_from_mapping(doc: Mapping[str, Any], *, source: str = "<mapping>") ->
     key_path = _path(keys["path"])
     if kind in ("dev_key_file", "software_hsm") and key_path is None:
         raise ServiceConfigError(f"key_source.path: required for kind {kind}")
+    hsm_command = keys["hsm_command"].strip()
+    if kind == "hsm":
+        _check_hsm_command(hsm_command)
     attempts = pin["attempts_per_window"]
     if not 1 <= attempts <= 1000:
         raise ServiceConfigError("pin.attempts_per_window: 1..1000 expected")
@@ -304,6 +321,7 @@ def config_from_mapping(doc: Mapping[str, Any], *, source: str = "<mapping>") ->
         kiosk_reader=readers["kiosk"].strip() or readers["card"].strip(),
         key_source=kind,
         key_path=key_path,
+        hsm_command=hsm_command,
         zdbm=term["zdbm"].strip(),
         terminal_number=term["terminal_number"].strip(),
         device_number=term["device_number"].strip(),

@@ -93,9 +93,10 @@ class DeadlineTransport:
 
     # -- the worker ----------------------------------------------------------------------------
 
-    def _serve(self) -> None:
+    @staticmethod
+    def _serve(calls: queue.SimpleQueue[_Call | object]) -> None:
         while True:
-            item = self._queue.get()
+            item = calls.get()
             if item is _STOP:
                 return
             assert isinstance(item, _Call)
@@ -107,7 +108,11 @@ class DeadlineTransport:
 
     def _submit(self, fn: Callable[[], Any]) -> _Call:
         if self._worker is None:
-            self._worker = threading.Thread(target=self._serve, name="sscard-card-io", daemon=True)
+            # a queue per worker: a stopped worker never takes a later call
+            self._queue = queue.SimpleQueue()
+            self._worker = threading.Thread(
+                target=self._serve, args=(self._queue,), name="sscard-card-io", daemon=True
+            )
             self._worker.start()
         call = _Call(fn)
         self._queue.put(call)
@@ -120,10 +125,19 @@ class DeadlineTransport:
         if not call.done.wait(self.limit if bounded else None):
             self._abandon()
             raise CardMuteError(f"{self.inner.reader}: no answer from the card within {self.limit:g} s")
+        if not self.inner.connected and not self._transactions:
+            # a failed connect or a lost card: nothing more to serve (an open
+            # transaction is still ended by this worker, the thread that holds it)
+            self._stop_worker()
         if call.error is not None:
             raise call.error
         value: T = call.value
         return value
+
+    def _stop_worker(self) -> None:
+        if self._worker is not None:
+            self._queue.put(_STOP)
+            self._worker = None
 
     def _abandon(self) -> None:
         self._abandoned = True
@@ -176,9 +190,8 @@ class DeadlineTransport:
         try:
             self._call(self.inner.disconnect)
         finally:
-            if not self._abandoned and self._worker is not None:
-                self._queue.put(_STOP)
-                self._worker = None
+            if not self._abandoned:
+                self._stop_worker()
 
     def reconnect(self, reset: bool = False) -> None:
         self._call(lambda: self.inner.reconnect(reset))

@@ -3,6 +3,9 @@
 :class:`KeySourceProvider` opens the configured key source lazily and keeps
 it: ``psam`` (the PSAM in its reader, re-opened after it was pulled or reset:
 :class:`ReopeningKeySource`),
+``hsm`` (a back-end security module behind the program of
+``key_source.hsm_command``, :class:`terminal.keysource.process_hsm.ProcessHsm`,
+the step protocol over pipes as ``sscard --key-source hsm``),
 ``dev_key_file`` and ``software_hsm`` (a development key file, never for
 production: the terminal logs and warns), or ``none``.  The national
 ``*_HSM_Step`` functions never use it: they take the outside module's
@@ -139,6 +142,8 @@ class KeySourceProvider:
     def _open(self) -> KeySource:
         if self.kind == "psam":
             return ReopeningKeySource(lambda: self._backend.open_psam(self._config.psam_reader))
+        if self.kind == "hsm":
+            return self._open_process_hsm()
         path = self._config.key_path
         assert path is not None
         from terminal.keysource import DevKeyFileKeySource, HsmKeySource, SoftwareHsm
@@ -154,9 +159,26 @@ class KeySourceProvider:
         log.error("key source software_hsm over a key file: development only, NOT FOR PRODUCTION")
         return HsmKeySource(SoftwareHsm(keys), terminal_number=self._config.terminal_number)
 
+    def _open_process_hsm(self) -> KeySource:
+        """The security module program of ``key_source.hsm_command``, started once and
+        kept; it is started again after it ended or stopped answering."""
+        from terminal.keysource import HsmKeySource
+        from terminal.keysource.process_hsm import ProcessHsm
+
+        module = ProcessHsm(self._config.hsm_command)
+        log.info("key source hsm: security module program %s started", module.argv[0])
+        return HsmKeySource(module, terminal_number=self._config.terminal_number)
+
     def invalidate(self, exc: BaseException | None = None) -> None:
-        """Drop the open source (after a missing PSAM); the next :meth:`get` re-opens."""
-        if isinstance(exc, KeySourceError) and exc.kind not in ("no_psam", None):
+        """Drop the open source (after a missing PSAM or a security module program
+        that ended); the next :meth:`get` re-opens."""
+        from terminal.errors import HsmUnavailable
+
+        if (
+            isinstance(exc, KeySourceError)
+            and not isinstance(exc, HsmUnavailable)
+            and exc.kind not in ("no_psam", None)
+        ):
             return
         with self._lock:
             source, self._source = self._source, None

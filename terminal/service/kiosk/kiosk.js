@@ -13,6 +13,7 @@
 
 (function () {
   const KP = window.SscardKeypad;
+  const PG = window.SscardPage;
   const USABLE_STATES = ["personalised", "active"];
   const REMOVED_ERRORS = ["card_removed", "no_card", "card_wait_timeout"];
   const END_ERRORS = ["wrong_card_type", "card_data_mismatch"];
@@ -48,20 +49,11 @@
     messageTimer: null,
   };
 
-  const $ = (id) => document.getElementById(id);
-  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  const { $, sleep, format } = PG;
 
   // -- texts -------------------------------------------------------------------------------
 
-  function format(text, params) {
-    return String(text).replace(/\{(\w+)\}/g, (whole, key) =>
-      params && params[key] !== undefined && params[key] !== null ? String(params[key]) : whole);
-  }
-
-  function t(key, params) {
-    const table = state.settings.texts[state.lang];
-    return format(key in table ? table[key] : key, params);
-  }
+  const t = PG.translator(state);
 
   function lifeCycleText(label) {
     const row = state.settings.life_cycle[label];
@@ -100,13 +92,7 @@
   }
 
   function applyTexts() {
-    document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
-    document.body.dataset.lang = state.lang;
-    for (const element of document.querySelectorAll("[data-t]")) {
-      element.textContent = t(element.dataset.t);
-    }
-    document.title = t("title");
-    KP.relabel($("keypad"), { clear: t("key_clear"), back: t("key_back") });
+    PG.applyCommonTexts(state, t);
     renderInfo();
     renderPin();
     renderStatus();
@@ -432,14 +418,7 @@
     if (!flow || state.screen !== "pin") {
       return;
     }
-    const buffer = flow.buffers[flow.index];
-    if (key === "clear") {
-      buffer.clear();
-    } else if (key === "back") {
-      buffer.pop();
-    } else {
-      buffer.push(key);
-    }
+    PG.editBuffer(flow.buffers[flow.index], key);
     flow.problem = null;
     renderPin();
   }
@@ -566,33 +545,16 @@
 
   // -- wiring ------------------------------------------------------------------------------------------
 
-  function onKeyboard(event) {
-    if (state.screen !== "pin") {
-      return;
-    }
-    if (/^[0-9]$/.test(event.key)) {
-      onKey(Number(event.key));
-    } else if (event.key === "Backspace") {
-      onKey("back");
-    } else if (event.key === "Enter") {
-      pinOk();
-    } else if (event.key === "Escape") {
-      showInfo();
-    } else {
-      return;
-    }
-    event.preventDefault();
-  }
-
   function wire() {
-    KP.buildKeypad($("keypad"), { clear: t("key_clear"), back: t("key_back") }, onKey);
     for (const name of ["pointerdown", "touchstart", "keydown"]) {
       document.addEventListener(name, touch, { capture: true, passive: true });
     }
-    document.addEventListener("keydown", onKeyboard);
-    $("lang").addEventListener("click", () => {
-      state.lang = state.lang === "zh" ? "en" : "zh";
-      applyTexts();
+    PG.wireKeys(state, t, {
+      active: () => state.screen === "pin",
+      onKey: onKey,
+      ok: pinOk,
+      cancel: showInfo,
+      applyTexts: applyTexts,
     });
     $("resume").addEventListener("click", readCard);
     $("menu-verify").addEventListener("click", () => startFlow("verify"));
@@ -620,15 +582,7 @@
   }
 
   async function init() {
-    try {
-      const response = await fetch("settings.json", { cache: "no-store" });
-      if (!response.ok) {
-        throw new Error("settings " + response.status);
-      }
-      state.settings = await response.json();
-    } catch (problem) {
-      $("loading-text").textContent = "无法连接本机社保卡服务 / The local card service cannot be reached";
-      setTimeout(init, RETRY_SETTINGS_MS);
+    if (!(await PG.loadSettings(state, RETRY_SETTINGS_MS, init))) {
       return;
     }
     wire();

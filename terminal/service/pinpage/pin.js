@@ -11,6 +11,7 @@
 
 (function () {
   const KP = window.SscardKeypad;
+  const PG = window.SscardPage;
   const STEP_TEXT = { pin: "step_pin", old: "step_old", new: "step_new", again: "step_again" };
   const RETRY_MS = 1000;
   const TICK_MS = 500;
@@ -30,18 +31,8 @@
     resultTimer: null,
   };
 
-  const $ = (id) => document.getElementById(id);
-  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-  function format(text, params) {
-    return String(text).replace(/\{(\w+)\}/g, (whole, key) =>
-      params && params[key] !== undefined ? String(params[key]) : whole);
-  }
-
-  function t(key, params) {
-    const table = state.settings.texts[state.lang];
-    return format(key in table ? table[key] : key, params);
-  }
+  const { $, sleep } = PG;
+  const t = PG.translator(state);
 
   function errorText(id) {
     const row = id ? state.settings.errors[id] : null;
@@ -57,13 +48,7 @@
   }
 
   function applyTexts() {
-    document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
-    document.body.dataset.lang = state.lang;
-    for (const element of document.querySelectorAll("[data-t]")) {
-      element.textContent = t(element.dataset.t);
-    }
-    document.title = t("title");
-    KP.relabel($("keypad"), { clear: t("key_clear"), back: t("key_back") });
+    PG.applyCommonTexts(state, t);
     renderEntry();
     renderResult();
   }
@@ -267,14 +252,7 @@
     if (state.phase !== "entry") {
       return;
     }
-    const buffer = state.buffers[state.index];
-    if (key === "clear") {
-      buffer.clear();
-    } else if (key === "back") {
-      buffer.pop();
-    } else {
-      buffer.push(key);
-    }
+    PG.editBuffer(state.buffers[state.index], key);
     state.problem = null;
     renderEntry();
   }
@@ -306,30 +284,13 @@
     submit();
   }
 
-  function onKeyboard(event) {
-    if (state.phase !== "entry") {
-      return;
-    }
-    if (/^[0-9]$/.test(event.key)) {
-      onKey(Number(event.key));
-    } else if (event.key === "Backspace") {
-      onKey("back");
-    } else if (event.key === "Enter") {
-      ok();
-    } else if (event.key === "Escape") {
-      cancel();
-    } else {
-      return;
-    }
-    event.preventDefault();
-  }
-
   function wire() {
-    KP.buildKeypad($("keypad"), { clear: t("key_clear"), back: t("key_back") }, onKey);
-    document.addEventListener("keydown", onKeyboard);
-    $("lang").addEventListener("click", () => {
-      state.lang = state.lang === "zh" ? "en" : "zh";
-      applyTexts();
+    PG.wireKeys(state, t, {
+      active: () => state.phase === "entry",
+      onKey: onKey,
+      ok: ok,
+      cancel: cancel,
+      applyTexts: applyTexts,
     });
     $("entry-ok").addEventListener("click", ok);
     $("entry-cancel").addEventListener("click", cancel);
@@ -337,15 +298,7 @@
   }
 
   async function init() {
-    try {
-      const response = await fetch("settings.json", { cache: "no-store" });
-      if (!response.ok) {
-        throw new Error("settings " + response.status);
-      }
-      state.settings = await response.json();
-    } catch (problem) {
-      $("loading-text").textContent = "无法连接本机社保卡服务 / The local card service cannot be reached";
-      setTimeout(init, RETRY_MS * 3);
+    if (!(await PG.loadSettings(state, RETRY_MS * 3, init))) {
       return;
     }
     wire();
