@@ -47,18 +47,26 @@ ASSET_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
 }
-# URL name -> (package folder, file): the keypad script is shared by both pages.
+# URL name -> (package folder, file).  Both pages share the keypad script and
+# the common stylesheet and script (``terminal/service/pagecommon/``: colours,
+# bar, buttons, keypad, icons; texts, keyboard, settings), each served beside
+# the page so that it loads them from its own folder.
+SHARED_ASSETS: dict[str, tuple[str, str]] = {
+    "keypad.js": ("pinpage", "keypad.js"),
+    "common.css": ("pagecommon", "common.css"),
+    "common.js": ("pagecommon", "common.js"),
+}
 PIN_ASSETS: dict[str, tuple[str, str]] = {
     "index.html": ("pinpage", "index.html"),
     "pin.js": ("pinpage", "pin.js"),
     "pin.css": ("pinpage", "pin.css"),
-    "keypad.js": ("pinpage", "keypad.js"),
+    **SHARED_ASSETS,
 }
 KIOSK_ASSETS: dict[str, tuple[str, str]] = {
     "index.html": ("kiosk", "index.html"),
     "kiosk.js": ("kiosk", "kiosk.js"),
     "kiosk.css": ("kiosk", "kiosk.css"),
-    "keypad.js": ("pinpage", "keypad.js"),
+    **SHARED_ASSETS,
 }
 LONG_POLL_STEP = 0.1
 

@@ -2,7 +2,7 @@
 
 Two profiles (docs/reliability.md):
 
-* ``ci`` (default): a few hundred examples per target, derandomized (the
+* ``ci`` (default): 150 examples per target, derandomized (the
   same examples every run, so CI is repeatable), no example database;
 * ``long``: ``SSCARD_FUZZ_PROFILE=long``, 20,000 examples per target, random
   seeds, hypothesis' example database kept under ``.hypothesis/`` so a
@@ -27,7 +27,7 @@ PROFILE = os.environ.get("SSCARD_FUZZ_PROFILE", "ci")
 if PROFILE not in ("ci", "long"):
     raise RuntimeError(f"SSCARD_FUZZ_PROFILE must be 'ci' or 'long', not {PROFILE!r}")
 
-DEFAULT_EXAMPLES = {"ci": 300, "long": 20_000}
+DEFAULT_EXAMPLES = {"ci": 150, "long": 20_000}
 EXAMPLES = int(os.environ.get("SSCARD_FUZZ_EXAMPLES", DEFAULT_EXAMPLES[PROFILE]))
 
 settings.register_profile(

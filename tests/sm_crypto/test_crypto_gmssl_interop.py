@@ -17,16 +17,12 @@ from sm_crypto.block import Sm4Key
 from sm_crypto.errors import DecryptionError
 from sm_crypto.padding import Padding
 from sm_crypto.sm2 import CipherOrder, Sm2PrivateKey
+from terminal.bench.crypto import gmssl_key_pair
 
 
 @pytest.fixture(scope="module")
 def pair() -> tuple[Sm2PrivateKey, gm_sm2.CryptSM2]:
-    key = Sm2PrivateKey.generate()
-    gm = gm_sm2.CryptSM2(
-        private_key=key.to_bytes().hex(),
-        public_key=key.public_key().to_bytes()[1:].hex(),
-        mode=1,
-    )
+    key, gm = gmssl_key_pair(gm_sm2)
     return key, gm
 
 
