@@ -192,7 +192,7 @@ def run(ctx: BenchContext, result: SectionResult) -> None:
         )
         held.callback(local.psam.close)
         counts = {case.name: _count(rig, psam_link, case) for case in measured}
-        bare = measured[0]
+        bare = measured[0]  # the bare session starts from read_basic's card (the active demo card)
         subjects = [Subject("session", _session_call(rig, None), prepare=partial(rig.fresh_card, bare))]
         for case in measured:
             weight = _weight(case, settings)

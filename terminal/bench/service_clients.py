@@ -43,10 +43,6 @@ class Failures:
     def total(self) -> int:
         return sum(self.counts.values())
 
-    def merge(self, other: Failures) -> None:
-        with self._lock:
-            self.counts.update(other.counts)
-
 
 def http_call(client: httpx.Client, path: str, reader: str, failures: Failures | None = None) -> Call:
     """``POST path {"reader": reader}``; a success must carry ``card_id``."""

@@ -5,7 +5,8 @@ the key source to use (None: the session's configured one; an ``_HSM_Step``
 conversation passes its hand-over source).  Reader handlers need no card.
 Handlers call :mod:`terminal.flows`; the only card command of the service's
 own is READ PUBLIC KEY for ``iReadSignatureKey``
-(:mod:`terminal.service.adapters`).  The wallet functions' texts are in
+(:mod:`terminal.service.adapters`); ``iWriteCA`` is
+:func:`terminal.flows.write_ca.write_certificates`.  The wallet functions' texts are in
 :mod:`terminal.service.national_wallet`.
 """
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 from terminal import flows
 from terminal.flows import wallet
+from terminal.flows.write_ca import write_certificates
 from terminal.keysource.base import KeySource
 from terminal.service.adapters import read_signature_public_key
 from terminal.service.context import ServiceContext
@@ -88,6 +90,18 @@ def read_signature_key(
     return read_signature_public_key(session).hex().upper() + "|"
 
 
+def write_ca(ctx: ServiceContext, session: CardSession, call: NationalCall, keys: KeySource | None) -> str:
+    """Certificates and the sealed encryption key pair to a card in personalisation."""
+    write_certificates(
+        session,
+        call.text_arg("pWriteData"),
+        anchors=ctx.runner.anchors,
+        key_source=keys,
+        card_info=_card_info(call),
+    )
+    return ""
+
+
 def do_debit(ctx: ServiceContext, session: CardSession, call: NationalCall, keys: KeySource | None) -> str:
     pay = parse_pay_info(call.text_arg("pPayInfo"))
     flows.check_card_info(session, _card_info(call))
@@ -126,6 +140,7 @@ CARD_HANDLERS: dict[str, CardHandler] = {
     "reload_pin": CardHandler(reload_pin, hsm=True),
     "unblock_pin": CardHandler(unblock_pin, hsm=True),
     "read_signature_key": CardHandler(read_signature_key, hsm=False),
+    "write_ca": CardHandler(write_ca, hsm=False),
     "do_debit": CardHandler(do_debit, hsm=True),
     "read_debit_record": CardHandler(read_debit_record, hsm=False),
 }

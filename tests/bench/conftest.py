@@ -3,8 +3,11 @@
 The bench uses vpcd slots 14-15 only (tests/conftest.py gives them to the
 apdu live tests and the bench; pytest runs the areas one after another).
 With two slots the APDU section measures in two groups (floor + card OS,
-then card OS + stock VirtualICC; recorded in the section's notes), and the
-flows use one slot for the card and one for the PSAM. PostgreSQL comes from
+then card OS + stock VirtualICC; recorded in the section's notes), the
+flows use one slot for the card and one for the PSAM, and the service section
+runs one `sscard serve` process with one card reader and the PSAM (so only
+its 1-reader throughput figures; the N-reader path is the same code with
+more threads, covered by test_bench_timing). PostgreSQL comes from
 $SSCARD_BENCH_PG_URL (or the suite's $SSCARD_TEST_PG_URL) or scripts/pg-up
 (stopped again only if the bench started it).
 """

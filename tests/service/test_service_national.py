@@ -264,9 +264,10 @@ def test_signature_key_reader_info_and_unsupported(svc: Service, insert: Insert)
             assert len(key) == 130 and key.startswith("04") and HEX.match(key)
         with insert(card_os(2)):
             assert page.code("iReadSignatureKey", iType=3) < -20000  # gen 2 refuses the command (-SW)
-        # Certificates are written at issuance (the issuance endpoints), not by a counter.
-        answer = page.call("iWriteCA", iType=3, pCardInfo="", pWriteData="")
-        assert answer["success"] == -13 and answer["function"] == "iWriteCA"
+        # Certificates go only to a card in personalisation (test_service_write_ca.py).
+        with insert(card_os(3)):
+            answer = page.call("iWriteCA", iType=3, pCardInfo="", pWriteData="AB|CD|EF|")
+            assert answer["success"] == -27013 and answer["function"] == "iWriteCA"
 
 
 def test_wallet_debit_and_records(svc: Service, insert: Insert) -> None:
