@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import selectors
 import signal
 import subprocess
@@ -28,22 +27,18 @@ import tomli_w
 from card_model.demo import demo_ca
 from terminal.bench._data import load_data
 from terminal.bench.errors import BenchSetupError
+from terminal.service.tokens import load_or_create_token
 
 __all__ = ["ServiceProcess", "write_token"]
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKEN_BYTES = 32
 STOP_TIMEOUT = 15.0
 
 
 def write_token(folder: Path) -> tuple[Path, str]:
-    """A fresh access token in ``folder/token`` (mode 0600): ``(path, value)``."""
-    value = secrets.token_urlsafe(TOKEN_BYTES)
+    """A fresh access token in ``folder/token`` (created as the service creates it): ``(path, value)``."""
     path = folder / "token"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(value + "\n")
-    return path, value
+    return path, load_or_create_token(path).value
 
 
 def _config(card_reader: str, psam_reader: str, token_file: Path, anchor: Path) -> dict[str, Any]:

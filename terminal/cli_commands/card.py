@@ -10,12 +10,16 @@ the contact reader holding a card, then a contactless one; PSAM readers
 never), opens a
 :class:`~terminal.session.CardSession` with the key source
 (:class:`~terminal.cli_commands.keys.CliKeySource`) and the journal hook,
-and, with ``journal = "registry"``: settles what an earlier tear left open
-(:func:`terminal.flows.resolve_torn`) and asks the registry about the card
-(:meth:`Registry.check_presented`); a card the registry refuses (reported
-lost, replaced, cancelled) stops the command with
-:class:`~terminal.cli_commands.errors.PresentationRefused` (exit 10) unless
-the command is one a refused card must still allow (``status``, ``block``).
+and, with ``journal = "registry"``, the registry's presentation gate
+(:class:`~terminal.presentation.PresentationGate`): what an earlier tear left
+open is settled, the registry is asked about the card, a card it refuses
+(reported lost, replaced, cancelled) has its application blocked on the card
+(temporarily for a formal loss, permanently for a replaced or cancelled
+card) and a temporarily blocked card it allows again is unblocked.  A flow
+the gate does not admit on a refused card stops the command with
+:class:`~terminal.cli_commands.errors.PresentationRefused` (exit 10); the
+status queries and ``block`` still run (``gate=False``: the registry's
+answer is a note on stderr instead).  Without a registry no gate is used.
 """
 
 from __future__ import annotations
@@ -40,8 +44,10 @@ if TYPE_CHECKING:
     from terminal.cli_commands.config import CliSettings
     from terminal.cli_commands.keys import CliKeySource
     from terminal.journal_hook import JournalHook
+    from terminal.presentation import Presentation, PresentationGate
     from terminal.readers import ReaderInfo
     from terminal.registry import Registry
+    from terminal.registry.errors import CardRefused
     from terminal.session import CardSession
 
 __all__ = ["CardContext", "CardOptions", "card_options", "load_anchors", "open_card", "select_card_reader"]
@@ -194,23 +200,31 @@ def _key_source(
     )
 
 
-def _journal(
-    ctx: click.Context, settings: CliSettings, options: CardOptions
-) -> tuple[JournalHook, Registry | None]:
-    from terminal.journal_hook import NullJournal
+@dataclass(frozen=True, slots=True)
+class _Registered:
+    """The registry of a ``--journal registry`` command: its journal hook and gate."""
 
+    registry: Registry
+    journal: JournalHook
+    gate: PresentationGate
+
+
+def _registry(ctx: click.Context, settings: CliSettings, options: CardOptions) -> _Registered | None:
     kind = options.journal or settings.journal
     if kind != "registry":
-        return NullJournal(), None
-    from terminal.journal_hook import RegistryJournal
-    from terminal.registry import open_registry
+        return None
+    from terminal.presentation import PresentationGate
+    from terminal.registry import Actor, open_registry
 
     url = os.environ.get("SSCARD_DB_URL") or settings.registry_url
     with progress(ctx, "registry"):
         registry, journal = open_registry(url)
-    operator = settings.operator or _login_name()
-    terminal = settings.terminal or socket.gethostname() or "sscard-cli"
-    return RegistryJournal(journal, terminal=terminal, operator=operator, agent=None), registry
+    actor = Actor(
+        operator=settings.operator or _login_name(),
+        terminal=settings.terminal or socket.gethostname() or "sscard-cli",
+    )
+    gate = PresentationGate(registry, actor=actor)
+    return _Registered(registry, gate.journal_hook(journal), gate)
 
 
 def _login_name() -> str:
@@ -220,32 +234,41 @@ def _login_name() -> str:
         return "sscard"
 
 
-def _settle(ctx: click.Context, session: CardSession, registry: Registry, *, gate: bool) -> None:
-    from terminal import flows
+def _report(presentation: Presentation, *, gate: bool) -> None:
+    """Notes on stderr: settled tears, the registry's answer when the command
+    runs anyway (an allowed card with a restriction; a refused card under
+    ``gate=False``), and a block or unblock the gate did on the card."""
+    if presentation.settled is not None:
+        for entry in presentation.settled.entries:
+            key = "torn_resolved" if entry.resolved else "torn_unresolved"
+            click.echo(
+                text("words", key).format(
+                    entry_id=entry.entry_id, operation=entry.operation, outcome=entry.outcome
+                ),
+                err=True,
+            )
+    decision = presentation.decision
+    if decision is not None and (
+        (decision.allowed and decision.reason_id not in ("card_ok", "card_not_registered"))
+        or (not decision.allowed and not gate)
+    ):
+        click.echo(text("words", "registry_notice").format(message=decision.message_zh), err=True)
+    if presentation.enforcement in ("blocked", "unblocked", "failed"):
+        key = f"presentation_{presentation.enforcement}"
+        click.echo(text("words", key).format(mode=presentation.block_mode or ""), err=True)
 
-    resolution = flows.resolve_torn(session)
-    for entry in resolution.entries:
-        key = "torn_resolved" if entry.resolved else "torn_unresolved"
-        click.echo(
-            text("words", key).format(
-                entry_id=entry.entry_id, operation=entry.operation, outcome=entry.outcome
-            ),
-            err=True,
-        )
-    decision = registry.check_presented(session.card_id)
-    if decision.allowed:
-        if decision.reason_id not in ("card_ok", "card_not_registered"):
-            click.echo(text("words", "registry_notice").format(message=decision.message_zh), err=True)
-        return
-    if gate:
-        raise PresentationRefused(
-            f"the registry refuses card {decision.card_id}: {decision.reason_id} ({decision.message_en})",
-            reason=decision.reason_id,
-            block_on_card=decision.block_on_card,
-            message_zh=decision.message_zh,
-            national_code=decision.national_code,
-        )
-    click.echo(text("words", "registry_notice").format(message=decision.message_zh), err=True)
+
+def _refused(exc: CardRefused, presentation: Presentation | None) -> PresentationRefused:
+    decision = presentation.decision if presentation is not None else None
+    return PresentationRefused(
+        f"the registry refuses card {exc.fields.get('card_id', '?')}: {exc.reason_id}"
+        + (f" ({decision.message_en})" if decision is not None else ""),
+        reason=exc.reason_id,
+        block_on_card=decision.block_on_card if decision is not None else False,
+        blocked=exc.blocked,
+        message_zh=decision.message_zh if decision is not None else exc.message_zh,
+        national_code=exc.national_code,
+    )
 
 
 @contextmanager
@@ -258,6 +281,8 @@ def open_card(
 ) -> Iterator[CardContext]:
     """The card session of a command (closed, with the key source, at the end)."""
     from apdu.trace import Tracer
+    from terminal.journal_hook import NullJournal
+    from terminal.registry.errors import CardRefused
     from terminal.session import CardSession
 
     state = cli_state(ctx)
@@ -268,20 +293,24 @@ def open_card(
         keys = _key_source(ctx, settings, options, Tracer(reader="PSAM") if tracer is not None else None)
         if keys is not None:
             stack.callback(keys.close)
-        journal, registry = _journal(ctx, settings, options)
-        if registry is not None:
-            stack.callback(registry.close)
+        registered = _registry(ctx, settings, options)
+        if registered is not None:
+            stack.callback(registered.registry.close)
         with progress(ctx, "connect"):
             session = CardSession.open(
                 reader,
                 key_source=keys,
-                journal=journal,
+                journal=registered.journal if registered is not None else NullJournal(),
                 tracer=tracer,
                 trust_anchors=load_anchors(anchors or settings.trust_anchors),
                 terminal_number=settings.terminal_number or None,
                 device_number=settings.device_number,
+                gate=registered.gate if registered is not None else None,
             )
         stack.callback(session.close)
-        if registry is not None:
-            _settle(ctx, session, registry, gate=gate)
-        yield CardContext(session=session, reader=reader, keys=keys)
+        if session.presentation is not None:
+            _report(session.presentation, gate=gate)
+        try:
+            yield CardContext(session=session, reader=reader, keys=keys)
+        except CardRefused as exc:
+            raise _refused(exc, session.presentation) from None

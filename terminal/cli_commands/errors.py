@@ -37,7 +37,8 @@ class CliConfigError(_CliDefaults, InvalidInput):
 class PresentationRefused(_CliDefaults, SscardError):
     """The registry refuses the card in the reader (reported lost, replaced,
     cancelled): ``reason`` is the registry's decision id, ``block_on_card``
-    whether the terminal should block the application (exit 10)."""
+    whether the terminal should block the application, ``blocked`` whether
+    it is blocked on the card now (exit 10)."""
 
     def __init__(
         self,
@@ -45,20 +46,28 @@ class PresentationRefused(_CliDefaults, SscardError):
         *,
         reason: str = "",
         block_on_card: bool = False,
+        blocked: bool = False,
         message_zh: str | None = None,
         national_code: int | None = None,
     ) -> None:
         super().__init__(message, message_zh=message_zh, national_code=national_code)
         self.reason = reason
         self.block_on_card = block_on_card
+        self.blocked = blocked
 
     def _state(self) -> dict[str, Any]:
-        return {**super()._state(), "reason": self.reason, "block_on_card": self.block_on_card}
+        return {
+            **super()._state(),
+            "reason": self.reason,
+            "block_on_card": self.block_on_card,
+            "blocked": self.blocked,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
         out["reason"] = self.reason
         out["block_on_card"] = self.block_on_card
+        out["blocked"] = self.blocked
         return out
 
 

@@ -174,7 +174,8 @@ def test_ber_tlv(data: bytes, skip_padding: bool) -> None:
     except ProtocolError:
         return
     for obj in objects:
-        again = tlv.parse_one(obj.encode())
+        # a constructed value keeps the padding it was read with: re-read it the same way
+        (again,) = tlv.parse(obj.encode(), skip_padding=skip_padding)
         assert again.tag == obj.tag and again.value == obj.value
         for child in obj.iter():
             assert child.encode()
@@ -340,3 +341,14 @@ def test_national_parser_regressions(raw: str, code: int) -> None:
     assert info.value.national_code == code
     assert requested_function(raw) in (None, "iReadCardBas", "iReadCard")
     assert parse_call('{"function": "iReadCardBas", "iType": " 3 "}').int_arg("iType") == 3
+
+
+def test_padding_inside_a_constructed_value_stays_readable() -> None:
+    """Found by the long fuzz run: 6F 04 00 84 01 00 read with padding allowed
+    keeps the 00 inside 6F's value; re-reading needs padding allowed too."""
+    data = bytes.fromhex("6F0400840100")
+    (obj,) = tlv.parse(data, skip_padding=True)
+    assert obj.value == bytes.fromhex("00840100") and [c.tag for c in obj.children] == [0x84]
+    assert tlv.parse(obj.encode(), skip_padding=True)[0].value == obj.value
+    with pytest.raises(ProtocolError):
+        tlv.parse(data)

@@ -64,7 +64,9 @@ def test_a_module_program_that_ended_is_started_again(
     assert service.app.ctx.keys.get() is not first
 
 
-def test_a_program_that_cannot_start_is_reported(make_service: MakeService, insert: Insert, tmp_path: Path) -> None:
+def test_a_program_that_cannot_start_is_reported(
+    make_service: MakeService, insert: Insert, tmp_path: Path
+) -> None:
     service = make_service(key_source={"kind": "hsm", "hsm_command": str(tmp_path / "no-such-module")})
     health = service.get("/health").json()["key_source"]
     assert health["kind"] == "hsm" and health["present"] is False and health["error"] == "hsm_unavailable"

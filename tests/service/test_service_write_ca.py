@@ -34,6 +34,7 @@ from terminal.keysource import PsamKeySource
 from terminal.registry import Actor, Registry, open_registry
 from terminal.session import CardSession
 
+
 class Counter:
     """A counter page on the national drop-in: one WebSocket, call and answer."""
 
@@ -92,7 +93,9 @@ def _in_process(card: CardOS) -> CardSession:
     transport = InProcessTransport(reader="In-process card", protocol="T0")
     transport.insert(card)
     psam = PsamKeySource(InProcessTransport(PsamCard(demo_psam_image()), reader="In-process PSAM"))
-    return CardSession(transport, key_source=psam, journal=MemoryJournal(), trust_anchors=list(LocalTestCa().anchors))
+    return CardSession(
+        transport, key_source=psam, journal=MemoryJournal(), trust_anchors=list(LocalTestCa().anchors)
+    )
 
 
 @pytest.fixture(scope="module")
