@@ -8,6 +8,14 @@ runner publishes ``flow_started`` / ``flow_progress`` / ``flow_finished``
 events and settles torn operations of the journal first
 (:func:`terminal.flows.resolve_torn`) when a journal is configured.
 
+With the registry configured (``journal.kind = "registry"``) every session
+passes the registry's :class:`~terminal.presentation.PresentationGate`
+(:mod:`terminal.service.registry_gate`): the gate settles the torn
+operations, asks the registry about the card, blocks the application of a
+card the registry refuses (lost, replaced, cancelled) and refuses its flows
+with :class:`~terminal.registry.errors.CardRefused` (the decision's national
+code) except the status queries and a block.
+
 While the registry database cannot be reached, flows that do not need it
 (reads, status queries) keep working and settling torn entries waits for
 the next session; flows that need it are refused before they touch the card
@@ -28,6 +36,7 @@ from sm_crypto.x509 import Sm2Certificate
 from terminal import flows
 from terminal.journal_hook import JournalHook, NullJournal
 from terminal.keysource.base import KeySource
+from terminal.presentation import PresentationGate
 from terminal.readers import ReaderInfo, select_reader
 from terminal.registry.errors import RegistryStorageError
 from terminal.service.backend import CardBackend
@@ -95,6 +104,8 @@ class CardRunner:
         keys: KeySourceProvider,
         journal: JournalHook,
         anchors: tuple[Sm2Certificate, ...] = (),
+        *,
+        gate: PresentationGate | None = None,
     ) -> None:
         self.config = config
         self.backend = backend
@@ -103,6 +114,7 @@ class CardRunner:
         self.keys = keys
         self.journal = journal
         self.anchors = anchors
+        self.gate = gate
 
     # -- choosing the card ----------------------------------------------------------------
 
@@ -141,10 +153,11 @@ class CardRunner:
             trust_anchors=self.anchors,
             terminal_number=self.config.terminal_number or None,
             device_number=self.config.device_number,
+            gate=self.gate,
         )
         try:
             session.connect()
-            if not isinstance(self.journal, NullJournal):
+            if self.gate is None and not isinstance(self.journal, NullJournal):
                 try:
                     flows.resolve_torn(session)
                 except RegistryStorageError as exc:
@@ -191,7 +204,9 @@ class CardRunner:
         try:
             reader = self.choose_reader(target, operation=operation)
             if self.queue.busy(reader.name):
-                self.hub.publish("flow_progress", operation=operation, reader=reader.name, step="waiting_in_queue")
+                self.hub.publish(
+                    "flow_progress", operation=operation, reader=reader.name, step="waiting_in_queue"
+                )
             ticket = self.queue.acquire(reader.name, self.config.queue_wait_seconds)
         except SscardError as exc:
             self.finished(operation, target.reader, ok=False, error=exc)
@@ -213,7 +228,9 @@ class CardRunner:
         if isinstance(exc, KeySourceError):
             self.keys.invalidate(exc)
 
-    def finished(self, operation: str, reader: str | None, *, ok: bool, error: SscardError | None = None) -> None:
+    def finished(
+        self, operation: str, reader: str | None, *, ok: bool, error: SscardError | None = None
+    ) -> None:
         fields: dict[str, Any] = {"operation": operation, "reader": reader, "ok": ok}
         if error is not None:
             fields["error"] = error.error_id

@@ -1,5 +1,6 @@
 """Everything one running service shares: configuration, token, readers,
-events, the card queue, key source, journal, PIN desk and PIN page."""
+events, the card queue, key source, journal and registry gate, PIN desk and
+PIN page."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from terminal.service.backend import CardBackend, PcscBackend
 from terminal.service.cards import CardRunner
 from terminal.service.config import ServiceConfig
 from terminal.service.events import EventHub
-from terminal.service.keysources import KeySourceProvider, load_trust_anchors, open_journal
+from terminal.service.keysources import KeySourceProvider, load_trust_anchors
 from terminal.service.opqueue import CardQueue
 from terminal.service.pinentry import AutoPinEntry, PinDesk, PinEntryProvider, PinPadEntry, PinPageEntry
 from terminal.service.pinpage import PinPageBroker
 from terminal.service.ratelimit import PinRateLimiter
+from terminal.service.registry_gate import ServiceRegistry, open_service_registry
 from terminal.service.tokens import AccessToken, load_or_create_token
 
 __all__ = ["ServiceContext"]
@@ -41,6 +43,7 @@ class ServiceContext:
     queue: CardQueue
     keys: KeySourceProvider
     journal: JournalHook
+    registry: ServiceRegistry
     runner: CardRunner
     broker: PinPageBroker
     desk: PinDesk
@@ -55,18 +58,21 @@ class ServiceContext:
         pin_provider: PinEntryProvider | None = None,
         token: AccessToken | None = None,
         journal: JournalHook | None = None,
+        registry: ServiceRegistry | None = None,
     ) -> ServiceContext:
         """Wire the service from its configuration; tests pass their own backend,
-        PIN provider, token or journal."""
+        PIN provider, token, journal (no registry gate then) or registry."""
         if backend is None:
             backend = PcscBackend(answer_timeout=config.card_answer_timeout_seconds)
         token = token if token is not None else load_or_create_token(config.token_file)
         hub = EventHub()
         queue = CardQueue()
         keys = KeySourceProvider(config, backend)
-        journal = journal if journal is not None else open_journal(config)
+        if registry is None:
+            registry = ServiceRegistry(journal) if journal is not None else open_service_registry(config)
+        journal = registry.journal
         anchors = load_trust_anchors(config.trust_anchors)
-        runner = CardRunner(config, backend, hub, queue, keys, journal, anchors)
+        runner = CardRunner(config, backend, hub, queue, keys, journal, anchors, gate=registry.gate)
         broker = PinPageBroker(hub)
         if pin_provider is None:
             pin_provider = _pin_provider(config, backend, broker)
@@ -83,6 +89,7 @@ class ServiceContext:
             queue=queue,
             keys=keys,
             journal=journal,
+            registry=registry,
             runner=runner,
             broker=broker,
             desk=PinDesk(pin_provider, limiter),
@@ -92,3 +99,4 @@ class ServiceContext:
     def close(self) -> None:
         self.backend.stop_watch()
         self.keys.close()
+        self.registry.close()
