@@ -188,6 +188,20 @@ class _Context:
 _monitor = _Context()
 _query = _Context()
 
+# pcsc-lite's SCardGetStatusChange takes at most PCSCLITE_MAX_READERS_CONTEXTS
+# (16) states and answers SCARD_E_INVALID_PARAMETER to more (winscard_clnt.c).
+# With 16 readers plus ``\\?PnP?\Notification`` the waits are split into
+# groups of at most this many states, each blocking on its own context.
+MAX_STATES_PER_CALL = 16
+# Extra monitoring contexts for the groups after the first (which uses _monitor).
+_group_monitors: list[_Context] = []
+_group_lock = threading.Lock()
+# The finish events of the grouped waits in progress, set by cancel().
+_active_waits: set[threading.Event] = set()
+# How often a grouped wait repeats SCardCancel on a group that has not returned
+# yet (a cancel sent before the call started waiting is lost in pcsc-lite).
+_CANCEL_REPEAT_S = 0.02
+
 
 def list_readers() -> list[str]:
     """Reader names; an empty list when none is attached.  Raises
@@ -287,12 +301,16 @@ def reader_states(
     names = list(readers) if readers is not None else list_readers()
     if not names:
         return []
-    hresult, states = _status_change(
-        [(n, scard.SCARD_STATE_UNAWARE) for n in names], timeout_ms, _query
-    )
-    if hresult != scard.SCARD_S_SUCCESS:
-        raise error_for_pcsc(hresult, "SCardGetStatusChange")
-    return [_to_state(s) for s in states]
+    out: list[ReaderState] = []
+    for start in range(0, len(names), MAX_STATES_PER_CALL):
+        chunk = names[start : start + MAX_STATES_PER_CALL]
+        hresult, states = _status_change(
+            [(n, scard.SCARD_STATE_UNAWARE) for n in chunk], timeout_ms, _query
+        )
+        if hresult != scard.SCARD_S_SUCCESS:
+            raise error_for_pcsc(hresult, "SCardGetStatusChange")
+        out.extend(_to_state(s) for s in states)
+    return out
 
 
 def wait_for_change(
@@ -301,18 +319,36 @@ def wait_for_change(
     """Block until a reader in ``known_states`` changes (card inserted or
     removed, reader gone) or a reader is attached/detached (watched through
     ``\\\\?PnP?\\Notification``).  Returns None on timeout or :func:`cancel`.
-    Pass the returned ``pnp_state`` back in the next call."""
+    Pass the returned ``pnp_state`` back in the next call.
+
+    More states than one SCardGetStatusChange takes (:data:`MAX_STATES_PER_CALL`)
+    are watched in groups, each blocking in its own thread and context; the
+    first group to return ends the others (SCardCancel), and the readers of
+    a group that saw nothing keep their known state."""
     requests = [(s.name, s.known_state) for s in known_states]
     requests.append((PNP_NOTIFICATION, pnp_state))
     timeout = INFINITE if timeout_ms < 0 else timeout_ms
-    hresult, states = _status_change(requests, timeout, _monitor)
-    code = _u32(hresult)
-    if code in (_u32(scard.SCARD_E_TIMEOUT), _u32(scard.SCARD_E_CANCELLED)):
+    if len(requests) <= MAX_STATES_PER_CALL:
+        answers = [_status_change(requests, timeout, _monitor)]
+    else:
+        answers = _grouped_status_change(_groups(requests), timeout)
+    changed: dict[str, tuple[str, int, list[int]]] = {}
+    for hresult, states in answers:
+        code = _u32(hresult)
+        if code in (_u32(scard.SCARD_E_TIMEOUT), _u32(scard.SCARD_E_CANCELLED)):
+            continue
+        if hresult != scard.SCARD_S_SUCCESS:
+            raise error_for_pcsc(hresult, "SCardGetStatusChange")
+        changed.update((item[0], item) for item in states)
+    if not changed:
         return None
-    if hresult != scard.SCARD_S_SUCCESS:
-        raise error_for_pcsc(hresult, "SCardGetStatusChange")
-    readers = [_to_state(s) for s in states if s[0] != PNP_NOTIFICATION]
-    pnp = next((s for s in states if s[0] == PNP_NOTIFICATION), None)
+    readers = [
+        _to_state(changed[s.name])
+        if s.name in changed
+        else ReaderState(name=s.name, event_state=s.known_state, atr=s.atr)
+        for s in known_states
+    ]
+    pnp = changed.get(PNP_NOTIFICATION)
     pnp_event = pnp[1] if pnp is not None else pnp_state
     readers_changed = bool(pnp is not None and pnp[1] & scard.SCARD_STATE_CHANGED)
     return StatusChange(
@@ -322,13 +358,94 @@ def wait_for_change(
     )
 
 
-def cancel() -> None:
-    """Wake up a blocked :func:`wait_for_change` (SCardCancel)."""
+def _groups(requests: list[tuple[str, int]]) -> list[list[tuple[str, int]]]:
+    """The requests in groups of at most MAX_STATES_PER_CALL, PnP in the first."""
+    size = max(2, MAX_STATES_PER_CALL)
+    pnp = [r for r in requests if r[0] == PNP_NOTIFICATION]
+    readers = [r for r in requests if r[0] != PNP_NOTIFICATION]
+    first = size - len(pnp)
+    groups = [readers[:first] + pnp]
+    groups += [readers[i : i + size] for i in range(first, len(readers), size)]
+    return groups
+
+
+def _group_context(index: int) -> _Context:
+    if index == 0:
+        return _monitor
+    with _group_lock:
+        while len(_group_monitors) < index:
+            _group_monitors.append(_Context())
+        return _group_monitors[index - 1]
+
+
+_Answer = tuple[int, list[tuple[str, int, list[int]]]]
+
+
+def _grouped_status_change(
+    groups: list[list[tuple[str, int]]], timeout: int
+) -> list[_Answer]:
+    """SCardGetStatusChange on every group at once; returns when one group
+    answers (the others are cancelled and their answers kept too)."""
+    contexts = [_group_context(i) for i in range(len(groups))]
+    answers: list[_Answer | BaseException | None] = [None] * len(groups)
+    finished = threading.Event()
+
+    def run(index: int) -> None:
+        try:
+            answers[index] = _status_change(groups[index], timeout, contexts[index])
+        except BaseException as exc:  # handed to the caller below
+            answers[index] = exc
+        finally:
+            finished.set()
+
+    threads = [
+        threading.Thread(target=run, args=(i,), name=f"sscard-pcsc-wait-{i}", daemon=True)
+        for i in range(len(groups))
+    ]
+    with _group_lock:
+        _active_waits.add(finished)
     try:
-        ctx = _monitor.get()
+        for thread in threads:
+            thread.start()
+        finished.wait()
+        # Wake the groups still blocked; repeat until each has returned, since
+        # a cancel that reaches pcscd before the group started waiting is lost.
+        while True:
+            pending = [i for i, t in enumerate(threads) if t.is_alive()]
+            if not pending:
+                break
+            for i in pending:
+                _cancel_context(contexts[i])
+            threads[pending[0]].join(_CANCEL_REPEAT_S)
+    finally:
+        with _group_lock:
+            _active_waits.discard(finished)
+    out: list[_Answer] = []
+    for answer in answers:
+        if isinstance(answer, BaseException):
+            raise answer
+        if answer is not None:
+            out.append(answer)
+    return out
+
+
+def _cancel_context(context: _Context) -> None:
+    try:
+        ctx = context.get()
     except PcscUnavailableError:
         return
     scard.SCardCancel(ctx)
+
+
+def cancel() -> None:
+    """Wake up a blocked :func:`wait_for_change` (SCardCancel)."""
+    with _group_lock:
+        waits = list(_active_waits)
+        extra = list(_group_monitors)
+    for finished in waits:
+        finished.set()
+    for context in [_monitor, *extra]:
+        _cancel_context(context)
 
 
 # -- transport ------------------------------------------------------------------------
@@ -336,6 +453,8 @@ def cancel() -> None:
 
 _UNDEFINED_PROTOCOL_TRIES = 3
 _UNDEFINED_PROTOCOL_PAUSE = 0.05
+_STALE_STATUS_TRIES = 3
+_STALE_STATUS_PAUSE = 0.01
 
 _PROTOCOLS: dict[int, ProtocolName] = {
     scard.SCARD_PROTOCOL_T0: "T0",
@@ -439,16 +558,28 @@ class PcscTransport:
         self._protocol = name
 
     def _refresh_atr(self) -> None:
+        """Read the ATR (SCardStatus).  The protocol is never taken from here.
+
+        pcsc-lite's client library answers SCardStatus's state, protocol and
+        ATR from one process-wide copy of the reader states, refreshed by
+        whichever thread of the process talked to pcscd last (winscard_clnt.c
+        ``readerStates[]``; pcsc-lite 1.9 guards it with no lock).  With
+        sessions on several readers at once another thread's older snapshot
+        can show this reader as just reset: protocol 0 (``NEGOTIABLE``) or,
+        rarely, no ATR yet.  The protocol SCardConnect / SCardReconnect
+        returned comes in pcscd's answer to that very call and is the one to
+        use; an empty ATR is read again (bounded)."""
         card = self._require_card()
-        hresult, _reader, _state, active, atr = scard.SCardStatus(card)
-        if hresult != scard.SCARD_S_SUCCESS:
-            raise self._session_error(hresult, "SCardStatus")
-        if active != scard.SCARD_PROTOCOL_UNDEFINED or self._protocol is None:
-            # Under load pcscd may report no protocol for a moment (the reader
-            # state refreshed after the previous session's reset, issue 11's
-            # soak): the protocol negotiated at connect stays valid.
-            self._set_protocol(active)
-        self._atr = bytes(atr)
+        for attempt in range(_STALE_STATUS_TRIES):
+            hresult, _reader, _state, _active, atr = scard.SCardStatus(card)
+            if hresult != scard.SCARD_S_SUCCESS:
+                raise self._session_error(hresult, "SCardStatus")
+            if atr:
+                self._atr = bytes(atr)
+                return
+            if attempt + 1 < _STALE_STATUS_TRIES:
+                time.sleep(_STALE_STATUS_PAUSE)
+        raise errors.CardUnpoweredError(f"{self._reader}: the card has no ATR")
 
     def status(self) -> tuple[int, bytes]:
         """SCardStatus: ``(state bits, ATR)`` of the connected card."""

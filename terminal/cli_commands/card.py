@@ -279,7 +279,11 @@ def open_card(
     gate: bool = True,
     anchors: tuple[str, ...] = (),
 ) -> Iterator[CardContext]:
-    """The card session of a command (closed, with the key source, at the end)."""
+    """The card session of a command (closed, with the key source, at the end).
+
+    ``gate=False``: a command a refused card still allows (``status``,
+    ``block``): the registry's refusal is a note on stderr.  A flow the gate
+    refuses inside the block is raised as :class:`PresentationRefused`."""
     from apdu.trace import Tracer
     from terminal.journal_hook import NullJournal
     from terminal.registry.errors import CardRefused

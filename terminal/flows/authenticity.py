@@ -4,10 +4,19 @@
    the key source checks the answer against ``E(IAK_card, r)``.
 2. Generation 3 (SM2): ``00 88 80 00 20 <32 random bytes>``; the card signs
    ``"SSCARD-IA" || random``; the terminal reads the signature certificate
-   (EF0D) and the encryption certificate (EF0E), verifies both chains to the
-   configured trust anchors, checks that the signature certificate names
-   this card (subject serialNumber = card identification code) and verifies
-   the signature with its public key.
+   (EF0D: three READ BINARY, the first by SFI, no SELECT), verifies its
+   chain to the configured trust anchors, checks that it names this card
+   (subject serialNumber = card identification code) and verifies the
+   signature with its public key.  The encryption certificate (EF0E) is read
+   and its chain verified too only with ``check_encryption_certificate`` in
+   ``terminal/data/cards.toml``: it is public data the card proves nothing
+   about here (no proof of possession of its key), and issuance already
+   matches it to the card's encryption key.
+
+Card APDUs: INTERNAL AUTHENTICATE (SM4), INTERNAL AUTHENTICATE (SM2) and
+the certificate reads; the key source checks the SM4 answer (PSAM: INIT FOR
+DESCRYPT + CIPHER).  No SELECT and no GET CHALLENGE: the terminal's own
+randoms are the challenges.
 
 Any failure of the card's side is :class:`~apdu.errors.CardNotGenuine`
 (-21), never a warning; a blocked application (6A81 / 9303) is reported as
@@ -38,7 +47,8 @@ from terminal.session import CardSession
 
 __all__ = ["authenticate_card"]
 
-DER_HEADER = 4
+DER_HEADER = 4  # 30 82 LL LL
+LE_ALL = 256  # the most one short READ BINARY answers
 
 
 def _settings() -> dict[str, Any]:
@@ -47,16 +57,34 @@ def _settings() -> dict[str, Any]:
 
 
 def _read_certificate(session: CardSession, name: str) -> Sm2Certificate:
+    """The DER certificate of the binary file ``name`` in as few READ BINARY as
+    the card's 256-byte answers allow: the first by SFI (``00 B0 80|SFI 00 00``,
+    no SELECT; it makes the file current) gives the DER header and the first
+    256 bytes, the rest follows by offset with the exact remaining length."""
     spec = file_spec(session, name)
-    head = session.read_binary_file(spec.fid, DER_HEADER)
-    if len(head) < DER_HEADER or head[0] != 0x30 or head[1] != 0x82:
+    if spec.sfi:
+        first = CommandApdu(0x00, 0xB0, 0x80 | spec.sfi, 0x00, le=LE_ALL)
+    else:
+        session.send(CommandApdu(0x00, 0xA4, 0x02, 0x0C, spec.fid.to_bytes(2, "big")))
+        first = CommandApdu(0x00, 0xB0, 0x00, 0x00, le=LE_ALL)
+    der = bytearray(session.send(first, accept={0x6282}).data)
+    if len(der) < DER_HEADER or der[0] != 0x30 or der[1] != 0x82:
         raise CardNotGenuine(f"{name} holds no DER certificate")
-    total = DER_HEADER + int.from_bytes(head[2:4], "big")
+    total = DER_HEADER + int.from_bytes(der[2:4], "big")
     if total > spec.size:
         raise CardNotGenuine(f"{name}: the certificate length exceeds the file")
-    der = session.read_binary_file(spec.fid, total)
+    del der[total:]
+    while len(der) < total:
+        offset = len(der)
+        cmd = CommandApdu(0x00, 0xB0, offset >> 8, offset & 0xFF, le=min(LE_ALL, total - offset))
+        chunk = session.send(cmd, accept={0x6282}).data
+        if not chunk:
+            break
+        der += chunk
+    if len(der) != total:
+        raise CardNotGenuine(f"{name}: the certificate is truncated")
     try:
-        return Sm2Certificate.from_der(der)
+        return Sm2Certificate.from_der(bytes(der))
     except CryptoError as exc:
         raise CardNotGenuine(f"{name}: certificate unreadable ({exc.error_id})") from exc
 
@@ -73,13 +101,16 @@ def _sm2_check(
     random = secrets.token_bytes(int(settings["sm2_random_length"]))
     signature = session.send(CommandApdu(0x00, 0x88, 0x80, 0x00, random, le=256)).data
     sign_cert = _read_certificate(session, str(settings["signature_certificate"]))
-    encrypt_cert = _read_certificate(session, str(settings["encryption_certificate"]))
+    encrypt_cert = None
+    if settings["check_encryption_certificate"]:
+        encrypt_cert = _read_certificate(session, str(settings["encryption_certificate"]))
     pool = list(anchors)
     try:
         path = verify_chain(
             sign_cert, pool, pool, at, required_key_usage=tuple(settings["signature_key_usage"])
         )
-        verify_chain(encrypt_cert, pool, pool, at)
+        if encrypt_cert is not None:
+            verify_chain(encrypt_cert, pool, pool, at)
     except CryptoError as exc:
         reason = getattr(exc, "reason", exc.error_id)
         raise CardNotGenuine(f"card certificate chain: {reason}") from exc

@@ -77,8 +77,6 @@ class PcscBackend:
 
         if self._answer_timeout <= 0:
             return PcscTransport(reader, dispose="reset")
-        # A card that stopped answering: card_mute at once, not another blocked session.
-        self.mute.check(reader)
         return DeadlineTransport(PcscTransport(reader, dispose="reset"), self._answer_timeout, self.mute)
 
     def control_channel(self, transport: Transport) -> ControlChannel | None:

@@ -182,6 +182,8 @@ class DeadlineTransport:
         return not self._abandoned and self.inner.connected
 
     def connect(self) -> None:
+        # A card that stopped answering: card_mute at once, not another blocked session.
+        self.mute.check(self.inner.reader)
         self._call(self.inner.connect)
 
     def disconnect(self) -> None:

@@ -8,7 +8,8 @@ database cannot be reached (:class:`~terminal.registry.errors.RegistryStorageErr
   operations) is refused at its journal ``begin``, before any command is
   sent, with :class:`~terminal.registry.errors.RegistryUnavailable` (-1166,
   "the registry cannot be reached, cannot do <operation>, try later");
-- a flow that does not (reads, status queries, authenticity) runs without a
+- a flow that does not (reads, status queries, authenticity), and the
+  presentation gate's own registry check (``card.present``), runs without a
   journal entry (logged);
 - an entry that was begun but cannot be completed stays open in the
   database: the card operation is not reported as failed, and the next
@@ -51,7 +52,10 @@ class OutageTolerantJournal:
         try:
             return self.inner.begin(operation, card_id=card_id, details=details)
         except RegistryStorageError as exc:
-            if self.policy.rule(operation, details).needs_registry:
+            # The gate's own check (card.present) is never refused: an unreachable
+            # registry is its answer, and only the flows that need it are refused.
+            presenting = operation == self.policy.journal_operation
+            if not presenting and self.policy.rule(operation, details).needs_registry:
                 raise registry_unavailable(operation, exc) from exc
             log.warning("registry unreachable (%s): %s runs without a journal entry", exc.error_id, operation)
             return None

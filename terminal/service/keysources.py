@@ -1,4 +1,5 @@
-"""The service's key source, journal and trust anchors, built from the configuration.
+"""The service's key source and trust anchors, built from the configuration
+(the journal and the registry gate: :mod:`terminal.service.registry_gate`).
 
 :class:`KeySourceProvider` opens the configured key source lazily and keeps
 it: ``psam`` (the PSAM in its reader, re-opened after it was pulled or reset:
@@ -26,13 +27,12 @@ from card_model.errors import CardModelError
 from card_model.keys import Algorithm, IssuerKeySet, KeyRole
 from sm_crypto.errors import CryptoError
 from sm_crypto.x509 import Sm2Certificate, load_pem_certificates
-from terminal.journal_hook import JournalHook, NullJournal
 from terminal.keysource.base import CardKeys, KeySource
 from terminal.service.backend import CardBackend
 from terminal.service.config import ServiceConfig
 from terminal.service.errors import ServiceConfigError
 
-__all__ = ["KeySourceProvider", "ReopeningKeySource", "load_trust_anchors", "open_journal"]
+__all__ = ["KeySourceProvider", "ReopeningKeySource", "load_trust_anchors"]
 
 log = logging.getLogger("sscard.service.keys")
 
@@ -206,25 +206,6 @@ class KeySourceProvider:
 
     def close(self) -> None:
         self.invalidate()
-
-
-def open_journal(config: ServiceConfig) -> JournalHook:
-    """The journal hook of every card session (``journal.kind``)."""
-    if config.journal == "none":
-        return NullJournal()
-    from terminal.journal_hook import RegistryJournal
-    from terminal.registry import open_registry
-
-    try:
-        _registry, journal = open_registry()
-    except SscardError as exc:
-        raise ServiceConfigError(f"journal.kind registry: cannot open the registry ({exc.error_id})") from None
-    from terminal.service.journal_outage import OutageTolerantJournal
-
-    # Through an outage of the registry database: reads go on, writes are refused clearly.
-    return OutageTolerantJournal(
-        RegistryJournal(journal, terminal=config.zdbm or "sscard-service", operator=config.operator)
-    )
 
 
 def load_trust_anchors(paths: tuple[Path, ...]) -> tuple[Sm2Certificate, ...]:

@@ -300,6 +300,24 @@ def test_transaction_begin_after_reset(fake: FakeScard) -> None:
         pass
 
 
+def test_protocol_comes_from_connect_not_from_a_stale_status(
+    fake: FakeScard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SCardStatus may answer another thread's older snapshot (protocol 0,
+    no ATR yet): the session keeps SCardConnect's protocol and reads the ATR again."""
+    answers = [
+        (S.SCARD_S_SUCCESS, "r", 0x10034, 0, []),
+        (S.SCARD_S_SUCCESS, "r", 0x10034, 0, [0x3B, 0x01]),
+    ]
+    monkeypatch.setattr(S, "SCardStatus", lambda card: answers.pop(0))
+    t = PcscTransport("r")
+    t.connect()
+    assert t.protocol == "T0" and t.atr == b"\x3b\x01" and not answers
+    answers.extend([(S.SCARD_S_SUCCESS, "r", 0x34, 0, [])] * 3)
+    with pytest.raises(errors.CardUnpoweredError):
+        t.reconnect(reset=True)
+
+
 def test_not_connected(fake: FakeScard) -> None:
     t = PcscTransport("r")
     for action in (

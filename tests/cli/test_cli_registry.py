@@ -1,6 +1,8 @@
-"""`--journal registry`: every flow journalled, the registry asked about every
-card; a card it refuses stops the command (exit 10) except `status` / `block`.
-The registry is the SQLite file in $SSCARD_DATA_DIR (a temporary directory)."""
+"""`--journal registry`: every flow journalled, the card passes the registry's
+presentation gate: a card the registry refuses has its application blocked
+on the card and stops the command (exit 10) except `status` / `block`; a
+loss released unblocks it.  The registry is the SQLite file in
+$SSCARD_DATA_DIR (a temporary directory)."""
 
 from __future__ import annotations
 
@@ -42,10 +44,10 @@ def test_flows_are_journalled(card: str, psam: str, registry: tuple[Registry, Jo
     assert result.exit_code == 0, result.stderr
     card_id = _card_id(card)
     entries = registry[1].query(card_id=card_id)
-    assert [e.operation for e in entries] == ["pin.verify"]
-    assert entries[0].result == "ok"
-    assert entries[0].operator
-    assert INITIAL_PIN not in str(entries[0])
+    assert [e.operation for e in entries] == ["card.present", "pin.verify"]
+    assert [e.result for e in entries] == ["ok", "ok"]
+    assert entries[1].operator
+    assert INITIAL_PIN not in str(entries)
 
 
 def test_journal_from_the_configuration(
@@ -58,12 +60,21 @@ def test_journal_from_the_configuration(
     result = run(["--config", str(config), "--reader", card, "read", "basic"])
     assert result.exit_code == 0, result.stderr
     entries = registry[1].query(card_id=_card_id(card))
-    assert entries[0].operation == "card.read_basic"
-    assert entries[0].operator == "clerk-7"
-    assert entries[0].terminal == "BJ-T-7"
+    assert [e.operation for e in entries] == ["card.present", "card.read_basic"]
+    assert {e.operator for e in entries} == {"clerk-7"}
+    assert {e.terminal for e in entries} == {"BJ-T-7"}
 
 
-def test_a_card_reported_lost_is_refused(card: str, psam: str, registry: tuple[Registry, Journal]) -> None:
+def _status(card: str) -> dict[str, object]:
+    result = run(["--json", "--reader", card, "status", "--journal", "registry"])
+    assert result.exit_code == 0, result.stderr
+    body: dict[str, object] = json_out(result)
+    return body
+
+
+def test_a_card_reported_lost_is_refused_and_blocked(
+    card: str, psam: str, registry: tuple[Registry, Journal]
+) -> None:
     card_id = _card_id(card)
     _register(registry[0], card_id)
     registry[0].report_loss_formal(card_id, CLERK)
@@ -73,9 +84,39 @@ def test_a_card_reported_lost_is_refused(card: str, psam: str, registry: tuple[R
     assert error["error"] == "card_refused_by_registry"
     assert error["reason"] == "card_lost"
     assert error["block_on_card"] is True
+    assert error["blocked"] is True
     assert error["national_code"] == "-1161"
     assert result.stdout == ""
-    assert not [e for e in registry[1].query(card_id=card_id) if e.operation.startswith("card.read")]
+    assert "已在卡上锁定应用" in result.stderr
+    entries = [e for e in registry[1].query(card_id=card_id) if e.operation.startswith("card.")]
+    assert [(e.operation, e.result) for e in entries] == [
+        ("card.present", "refused"),
+        ("card.block", "ok"),
+        ("card.read_holder", "refused"),
+    ]
+    assert entries[0].national_code == -1161
+    # the block is on the card: a terminal without the registry finds it blocked
+    plain = run(["--json", "--reader", card, "status"])
+    assert plain.exit_code == 0, plain.stderr
+    assert json_out(plain)["life_cycle"] == "temporarily_blocked"
+
+
+def test_a_released_loss_unblocks_the_card(card: str, psam: str, registry: tuple[Registry, Journal]) -> None:
+    card_id = _card_id(card)
+    before = _status(card)["life_cycle"]
+    _register(registry[0], card_id)
+    registry[0].report_loss_formal(card_id, CLERK)
+    refused = run(["--json", "--reader", card, "read", "basic", "--journal", "registry"])
+    assert refused.exit_code == 10
+    assert _status(card)["life_cycle"] == "temporarily_blocked"
+    registry[0].release_loss(card_id, CLERK)
+    read = run(["--json", "--reader", card, "read", "basic", "--journal", "registry"])
+    assert read.exit_code == 0, read.stderr
+    assert "已在卡上解锁应用" in read.stderr
+    assert json_out(read)["basic"]["card_id"] == card_id
+    assert _status(card)["life_cycle"] == before == "personalised"
+    operations = [(e.operation, e.result) for e in registry[1].query(card_id=card_id)]
+    assert ("card.unblock", "ok") in operations
 
 
 def test_a_refused_card_may_still_be_queried_and_blocked(
@@ -87,9 +128,9 @@ def test_a_refused_card_may_still_be_queried_and_blocked(
     status = run(["--reader", card, "status", "--journal", "registry"])
     assert status.exit_code == 0, status.stderr
     assert "登记库提示 registry" in status.stderr
-    blocked = run(["--json", "--reader", card, "block", "--journal", "registry"])
+    blocked = run(["--json", "--reader", card, "block", "--permanent", "-y", "--journal", "registry"])
     assert blocked.exit_code == 0, blocked.stderr
-    assert json_out(blocked)["life_cycle"] == "temporarily_blocked"
+    assert json_out(blocked)["life_cycle"] == "permanently_blocked"
 
 
 def test_an_unregistered_card_is_allowed(card: str, registry: tuple[Registry, Journal]) -> None:

@@ -207,6 +207,81 @@ def test_authenticate_certificate_of_another_card_is_not_genuine() -> None:
         flows.authenticate_card(session)
 
 
+def _card_apdus(transport: object, monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Records every command the card of an in-process session receives."""
+    sent: list[bytes] = []
+    real = transport.transmit  # type: ignore[attr-defined]
+
+    def transmit(apdu: bytes) -> bytes:
+        sent.append(bytes(apdu))
+        return real(apdu)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(transport, "transmit", transmit)
+    return sent
+
+
+def test_authenticate_gen3_sends_no_redundant_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two INTERNAL AUTHENTICATE and the EF0D certificate in 256-byte reads,
+    the first by SFI: no SELECT, no GET CHALLENGE, no header-only read."""
+    session, transport, _ = inprocess_session(card_os(3), key_source=psam_source())
+    der_length = 4 + int.from_bytes(bytes(demo_card_image(3).binary_files[0xEF0D].content[2:4]), "big")
+    sent = _card_apdus(transport, monkeypatch)
+    flows.authenticate_card(session)
+    headers = [apdu[:4] for apdu in sent]
+    assert headers[:2] == [bytes.fromhex("00880001"), bytes.fromhex("00888000")]
+    reads = -(-der_length // 256)
+    assert headers[2:] == [bytes.fromhex("00B08D00")] + [
+        bytes([0x00, 0xB0, offset >> 8, offset & 0xFF]) for offset in range(256, der_length, 256)
+    ]
+    assert len(sent) == 2 + reads  # 5 with the demo certificate (3 reads)
+    assert sent[-1][-1] == (der_length % 256 or 256) % 256  # the last read asks the exact rest
+
+
+def test_authenticate_encryption_certificate_only_when_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """EF0E is not read by default (a broken one goes unnoticed here); with
+    ``check_encryption_certificate`` it is read and must verify."""
+    from terminal.flows import authenticity
+
+    image = demo_card_image(3)
+    image.binary_files[0xEF0E].content[:] = bytes(len(image.binary_files[0xEF0E].content))
+    session, _, _ = inprocess_session(card_os(image=image), key_source=psam_source())
+    assert flows.authenticate_card(session).sm2 is True
+    settings = {**authenticity._settings(), "check_encryption_certificate": True}
+    monkeypatch.setattr(authenticity, "_settings", lambda: settings)
+    with pytest.raises(CardNotGenuine, match="EF0E holds no DER certificate"):
+        flows.authenticate_card(session)
+    good, transport, _ = inprocess_session(card_os(3), key_source=psam_source())
+    sent = _card_apdus(transport, monkeypatch)
+    assert flows.authenticate_card(good).sm2 is True
+    assert bytes.fromhex("00B08E00") in [apdu[:4] for apdu in sent]
+
+
+def test_authenticate_certificate_file_without_sfi_is_selected(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A profile without an SFI for the certificate file: one SELECT, then offset reads."""
+    import dataclasses
+
+    from terminal.flows import authenticity
+    from terminal.flows._common import file_spec
+
+    def no_sfi(session: object, name: str) -> object:
+        return dataclasses.replace(file_spec(session, name), sfi=None)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(authenticity, "file_spec", no_sfi)
+    session, transport, _ = inprocess_session(card_os(3), key_source=psam_source())
+    sent = _card_apdus(transport, monkeypatch)
+    assert flows.authenticate_card(session).sm2 is True
+    headers = [apdu[:4] for apdu in sent]
+    assert headers.count(bytes.fromhex("00A4020C")) == 1 and bytes.fromhex("00B00000") in headers
+
+
+def test_authenticate_certificate_longer_than_its_file_is_not_genuine() -> None:
+    image = demo_card_image(3)
+    image.binary_files[0xEF0D].content[2:4] = (0xFFF0).to_bytes(2, "big")
+    session, _, _ = inprocess_session(card_os(image=image), key_source=psam_source())
+    with pytest.raises(CardNotGenuine, match="exceeds the file"):
+        flows.authenticate_card(session)
+
+
 def test_authenticate_without_anchor_is_bad_parameter() -> None:
     session, _, _ = inprocess_session(card_os(3), key_source=psam_source())
     with pytest.raises(InvalidInput) as info:

@@ -173,3 +173,85 @@ def test_watcher_starting_while_pcscd_is_down(monkeypatch: pytest.MonkeyPatch) -
         ("card_inserted", "R 00"),
     ]
     assert watcher.available is True and watcher.readers()[0].kind == "contact"
+
+
+class _CallCounter:
+    """Counts the watcher's SCardGetStatusChange calls (its own threads only) by answer."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from smartcard import scard
+
+        self.answers: list[int] = []
+        self.lists = 0
+        real_wait, real_list = scard.SCardGetStatusChange, scard.SCardListReaders
+        lock = threading.Lock()
+
+        def ours() -> bool:
+            return threading.current_thread().name.startswith(("sscard-watch", "sscard-pcsc-wait"))
+
+        def wait(ctx: int, timeout: int, states: list[Any]) -> Any:
+            result = real_wait(ctx, timeout, states)
+            if ours():
+                with lock:
+                    self.answers.append(result[0] & 0xFFFFFFFF)
+            return result
+
+        def list_readers(ctx: int, groups: list[str]) -> Any:
+            if ours():
+                with lock:
+                    self.lists += 1
+            return real_list(ctx, groups)
+
+        monkeypatch.setattr(scard, "SCardGetStatusChange", wait)
+        monkeypatch.setattr(scard, "SCardListReaders", list_readers)
+
+    def unexpected(self) -> list[str]:
+        from smartcard import scard
+
+        fine = {scard.SCARD_S_SUCCESS, scard.SCARD_E_TIMEOUT & 0xFFFFFFFF}
+        fine.add(scard.SCARD_E_CANCELLED & 0xFFFFFFFF)
+        return [f"{code:08X}" for code in self.answers if code not in fine]
+
+
+def _event(kind: str, reader: str) -> Callable[[ReaderEvent], bool]:
+    return lambda e: e.kind == kind and e.reader == reader
+
+
+@pytest.mark.parametrize("per_call", [16, 3], ids=["pcsc-lite-limit", "many-groups"])
+def test_watcher_waits_on_all_sixteen_readers_without_polling(
+    pcsc_stack: PcscStack, monkeypatch: pytest.MonkeyPatch, per_call: int
+) -> None:
+    """16 readers + PnP exceed one SCardGetStatusChange (16 states at most):
+    the watcher waits on groups of readers and still hears card events on
+    every reader at once, without re-reading the readers in a loop.  The
+    poll interval is a minute, so each event seen came through the wait;
+    ``per_call`` 3 puts the area's readers into groups without PnP."""
+    from apdu import pcsc
+
+    monkeypatch.setattr(pcsc, "MAX_STATES_PER_CALL", per_call)
+    readers = pcsc.list_readers()
+    assert len(readers) + 1 > 16  # the case pcsc-lite refused: 16 readers + PnP
+    groups = len(pcsc._groups([(name, 0) for name in readers] + [(pcsc.PNP_NOTIFICATION, 0)]))
+    counter = _CallCounter(monkeypatch)
+    events: queue.Queue[ReaderEvent] = queue.Queue()
+    watcher = ReaderWatcher(poll_ms=60_000)
+    thread = watcher.start(events.put)
+    try:
+        for slot in (4, 7):
+            _next(events, _event("reader_added", pcsc_stack.reader_for_slot(slot)))
+        for slot in (4, 7):
+            reader = pcsc_stack.reader_for_slot(slot)
+            with VpcdLink(card_os(3), slot):
+                _next(events, _event("card_inserted", reader))
+            _next(events, _event("card_removed", reader))
+        busy = len(counter.answers)
+        idle_from = len(counter.answers)
+        time.sleep(0.5)  # idle: the watcher blocks and calls nothing
+        idle = len(counter.answers) - idle_from
+    finally:
+        watcher.stop()
+    assert not thread.is_alive() and watcher.stopped
+    assert counter.unexpected() == []  # never SCARD_E_INVALID_PARAMETER
+    assert counter.lists <= 2  # the readers were listed at start, not re-read in a loop
+    assert idle <= groups  # at most the round already under way
+    assert busy <= groups * 40  # a few rounds per event, not a spin
