@@ -42,8 +42,7 @@ def _encode_integer(value: int) -> bytes:
 def encode_flat_sequence(items: list[int | bytes]) -> bytes:
     """SEQUENCE of INTEGER (for int items) and OCTET STRING (for bytes items)."""
     body = b"".join(
-        _encode_integer(item) if isinstance(item, int) else _tlv(_OCTET_STRING, item)
-        for item in items
+        _encode_integer(item) if isinstance(item, int) else _tlv(_OCTET_STRING, item) for item in items
     )
     return _tlv(_SEQUENCE, body)
 

@@ -325,9 +325,7 @@ class CurveArithmetic:
     def mul_add(self, k1: int, point: Point, k2: int) -> Point | None:
         """k1*G + k2*P."""
         n = self.curve.n
-        return self._to_affine(
-            self._add(self._mul_base_jac(k1 % n), self._mul_jac(point, k2 % n))
-        )
+        return self._to_affine(self._add(self._mul_base_jac(k1 % n), self._mul_jac(point, k2 % n)))
 
     def add(self, P: Point | None, Q: Point | None) -> Point | None:
         """Affine point addition (used by tests and key checks)."""

@@ -273,33 +273,21 @@ def _self_test(backend: OpenSslBackend) -> None:
     assert point is not None
     public = PublicHandle(point)
     private = PrivateHandle(d, pow(1 + d, -1, n), public)
-    z = z_digest(
-        SM2_CURVE, point[0], point[1], load_toml("sm2.toml")["defaults"]["uid"].encode()
-    )
+    z = z_digest(SM2_CURVE, point[0], point[1], load_toml("sm2.toml")["defaults"]["uid"].encode())
     e = sm3(z + vec["message"].encode())
     if not backend.verify_digest(public, e, int(vec["r"], 16), int(vec["s"], 16)):
-        raise BackendUnavailableError(
-            "OpenSSL rejected the GB/T 32918.5 signature example"
-        )
+        raise BackendUnavailableError("OpenSSL rejected the GB/T 32918.5 signature example")
     r, s = backend.sign_digest(private, e)
     if not verify_with(arith, point, int.from_bytes(e, "big"), r, s):
-        raise BackendUnavailableError(
-            "OpenSSL produced a signature the reference code rejects"
-        )
+        raise BackendUnavailableError("OpenSSL produced a signature the reference code rejects")
     c1_raw = bytes.fromhex(vec["c1"])
     c1 = (int.from_bytes(c1_raw[1:33], "big"), int.from_bytes(c1_raw[33:], "big"))
-    plain = backend.decrypt(
-        private, c1, bytes.fromhex(vec["c3"]), bytes.fromhex(vec["c2"])
-    )
+    plain = backend.decrypt(private, c1, bytes.fromhex(vec["c3"]), bytes.fromhex(vec["c2"]))
     if plain != vec["plaintext"].encode():
-        raise BackendUnavailableError(
-            "OpenSSL failed the GB/T 32918.5 decryption example"
-        )
+        raise BackendUnavailableError("OpenSSL failed the GB/T 32918.5 decryption example")
     c1b, c3b, c2b = backend.encrypt(public, plain)
     if pure.decrypt(private, c1b, c3b, c2b) != plain:
-        raise BackendUnavailableError(
-            "OpenSSL produced a ciphertext the reference code rejects"
-        )
+        raise BackendUnavailableError("OpenSSL produced a ciphertext the reference code rejects")
 
 
 def load_openssl_backend() -> OpenSslBackend:
@@ -308,16 +296,12 @@ def load_openssl_backend() -> OpenSslBackend:
     try:
         _bind(lib)
     except AttributeError as exc:
-        raise BackendUnavailableError(
-            f"libcrypto lacks a required function: {exc}"
-        ) from exc
+        raise BackendUnavailableError(f"libcrypto lacks a required function: {exc}") from exc
     backend = OpenSslBackend(lib)
     try:
         _self_test(backend)
     except CryptoError as exc:
         if isinstance(exc, BackendUnavailableError):
             raise
-        raise BackendUnavailableError(
-            f"OpenSSL SM2 self-test failed: {exc.message}"
-        ) from exc
+        raise BackendUnavailableError(f"OpenSSL SM2 self-test failed: {exc.message}") from exc
     return backend

@@ -67,9 +67,7 @@ def _check_algorithm(
 
 def encode_spki(point: bytes) -> bytes:
     """DER SubjectPublicKeyInfo around an encoded point."""
-    return bytes(
-        keys.PublicKeyInfo({"algorithm": _algorithm(), "public_key": point}).dump()
-    )
+    return bytes(keys.PublicKeyInfo({"algorithm": _algorithm(), "public_key": point}).dump())
 
 
 def decode_spki(der: bytes) -> bytes:
@@ -78,11 +76,7 @@ def decode_spki(der: bytes) -> bytes:
         info = keys.PublicKeyInfo.load(der, strict=True)
         _check_algorithm(info["algorithm"])
         point = info["public_key"]
-        return (
-            bytes(point.contents[1:])
-            if isinstance(point, core.BitString)
-            else bytes(point.native)
-        )
+        return bytes(point.contents[1:]) if isinstance(point, core.BitString) else bytes(point.native)
     except InvalidKeyError:
         raise
     except (ValueError, TypeError, KeyError) as exc:
@@ -106,9 +100,7 @@ def encode_pkcs8(d: int, public_point: bytes) -> bytes:
                 "private_key_algorithm": keys.PrivateKeyAlgorithm(
                     {
                         "algorithm": "ec",
-                        "parameters": keys.ECDomainParameters(
-                            name="named", value=_CURVE_NAME
-                        ),
+                        "parameters": keys.ECDomainParameters(name="named", value=_CURVE_NAME),
                     }
                 ),
                 "private_key": inner,

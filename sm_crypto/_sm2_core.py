@@ -106,9 +106,7 @@ def verify_with(arith: CurveArithmetic, q: Point, e: int, r: int, s: int) -> boo
 
 
 def _xor(data: bytes, pad: bytes) -> bytes:
-    return (int.from_bytes(data, "big") ^ int.from_bytes(pad, "big")).to_bytes(
-        len(data), "big"
-    )
+    return (int.from_bytes(data, "big") ^ int.from_bytes(pad, "big")).to_bytes(len(data), "big")
 
 
 def _c3(x2: int, message: bytes, y2: int, size: int) -> bytes:
@@ -135,9 +133,7 @@ def encrypt_with(
     return c1, _c3(x2, message, y2, size), _xor(message, t)
 
 
-def decrypt_with(
-    arith: CurveArithmetic, d: int, c1: Point, c3: bytes, c2: bytes
-) -> bytes:
+def decrypt_with(arith: CurveArithmetic, d: int, c1: Point, c3: bytes, c2: bytes) -> bytes:
     """Decryption steps B1..B7; C1 must already be validated as a curve point."""
     size = arith.curve.byte_length
     shared = arith.mul(c1, d)

@@ -108,14 +108,8 @@ class _Engine:
         bs = self._block_size
         with self._lock:
             if self._cbc_enc is None:
-                self._cbc_enc = Cipher(
-                    self._algorithm, modes.CBC(self._zero_iv)
-                ).encryptor()
-            first = (
-                int.from_bytes(data[:bs], "big")
-                ^ int.from_bytes(iv, "big")
-                ^ self._cbc_enc_state
-            )
+                self._cbc_enc = Cipher(self._algorithm, modes.CBC(self._zero_iv)).encryptor()
+            first = int.from_bytes(data[:bs], "big") ^ int.from_bytes(iv, "big") ^ self._cbc_enc_state
             out = self._cbc_enc.update(first.to_bytes(bs, "big") + data[bs:])
             self._cbc_enc_state = int.from_bytes(out[-bs:], "big")
         return out
@@ -126,9 +120,7 @@ class _Engine:
         bs = self._block_size
         with self._lock:
             if self._cbc_dec is None:
-                self._cbc_dec = Cipher(
-                    self._algorithm, modes.CBC(self._zero_iv)
-                ).decryptor()
+                self._cbc_dec = Cipher(self._algorithm, modes.CBC(self._zero_iv)).decryptor()
             out = self._cbc_dec.update(data)
             state = self._cbc_dec_state
             self._cbc_dec_state = int.from_bytes(data[-bs:], "big")
@@ -149,9 +141,7 @@ class BlockCipherKey:
         key = as_bytes(key, "key")
         if len(key) not in self._key_sizes:
             sizes = " or ".join(str(s) for s in self._key_sizes)
-            raise InvalidKeyError(
-                f"{self._name} key must be {sizes} bytes, got {len(key)}"
-            )
+            raise InvalidKeyError(f"{self._name} key must be {sizes} bytes, got {len(key)}")
         self._key = key
         self._engine = _Engine(self._make_algorithm(key), self.block_size)
 
@@ -175,9 +165,7 @@ class BlockCipherKey:
     def _check_iv(self, iv: bytes) -> bytes:
         iv = as_bytes(iv, "iv")
         if len(iv) != self.block_size:
-            raise InvalidBlockLengthError(
-                f"IV must be {self.block_size} bytes, got {len(iv)}"
-            )
+            raise InvalidBlockLengthError(f"IV must be {self.block_size} bytes, got {len(iv)}")
         return iv
 
     def _check_blocks(self, data: bytes) -> None:
@@ -198,9 +186,7 @@ class BlockCipherKey:
         if isinstance(length, bool) or not isinstance(length, int):
             raise TypeError("length must be int")
         if not 1 <= length <= self.block_size:
-            raise InvalidParameterError(
-                f"MAC length must be 1..{self.block_size} bytes"
-            )
+            raise InvalidParameterError(f"MAC length must be 1..{self.block_size} bytes")
 
     # -- ECB / CBC ---------------------------------------------------------
 
@@ -214,16 +200,12 @@ class BlockCipherKey:
         self._check_blocks(data)
         return unpad(self._engine.ecb_decrypt(data), self.block_size, padding)
 
-    def encrypt_cbc(
-        self, data: bytes, iv: bytes, padding: Padding = Padding.NONE
-    ) -> bytes:
+    def encrypt_cbc(self, data: bytes, iv: bytes, padding: Padding = Padding.NONE) -> bytes:
         """CBC-encrypt ``data`` after applying ``padding``; ``iv`` is one block."""
         iv = self._check_iv(iv)
         return self._engine.cbc_encrypt(pad(data, self.block_size, padding), iv)
 
-    def decrypt_cbc(
-        self, data: bytes, iv: bytes, padding: Padding = Padding.NONE
-    ) -> bytes:
+    def decrypt_cbc(self, data: bytes, iv: bytes, padding: Padding = Padding.NONE) -> bytes:
         """CBC-decrypt ``data`` and remove ``padding``; ``iv`` is one block."""
         iv = self._check_iv(iv)
         data = as_bytes(data, "data")
@@ -282,9 +264,7 @@ class TdesKey(BlockCipherKey):
         # Always hand OpenSSL the three-key form: K1 K2 -> K1 K2 K1.
         return TripleDES(key if len(key) == 24 else key + key[:8])
 
-    def retail_mac(
-        self, data: bytes, iv: bytes | None = None, length: int = 4
-    ) -> bytes:
+    def retail_mac(self, data: bytes, iv: bytes | None = None, length: int = 4) -> bytes:
         """ISO/IEC 9797-1 MAC algorithm 3 (retail MAC) with padding method 2."""
         self._check_mac_length(length)
         chain = self._mac_iv(iv)
@@ -294,9 +274,7 @@ class TdesKey(BlockCipherKey):
             chain = self._single.cbc_encrypt(head, chain)[-8:]
         return self._engine.ecb_encrypt(xor_bytes(chain, last))[:length]
 
-    def verify_retail_mac(
-        self, data: bytes, expected: bytes, iv: bytes | None = None
-    ) -> bool:
+    def verify_retail_mac(self, data: bytes, expected: bytes, iv: bytes | None = None) -> bool:
         """Constant-time check of a :meth:`retail_mac` value."""
         expected = as_bytes(expected, "expected")
         return hmac.compare_digest(self.retail_mac(data, iv, len(expected)), expected)

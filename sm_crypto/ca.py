@@ -35,9 +35,7 @@ from sm_crypto.x509 import SM2_WITH_SM3_OID, Sm2Certificate
 __all__ = ["ENCRYPTION_KEY_USAGE", "SIGNATURE_KEY_USAGE", "TestCa"]
 
 SIGNATURE_KEY_USAGE = frozenset({"digital_signature", "non_repudiation"})
-ENCRYPTION_KEY_USAGE = frozenset(
-    {"key_encipherment", "data_encipherment", "key_agreement"}
-)
+ENCRYPTION_KEY_USAGE = frozenset({"key_encipherment", "data_encipherment", "key_agreement"})
 CA_KEY_USAGE = frozenset({"key_cert_sign", "crl_sign"})
 _KEY_USAGE_NAMES = frozenset(
     {
@@ -67,9 +65,7 @@ def _name(subject: Mapping[str, str]) -> _asn1_x509.Name:
         if attribute is None:
             raise InvalidParameterError(f"unsupported subject attribute {short!r}")
         if not isinstance(value, str) or not value:
-            raise InvalidParameterError(
-                f"subject attribute {short!r} must be a non-empty string"
-            )
+            raise InvalidParameterError(f"subject attribute {short!r} must be a non-empty string")
         fields[attribute] = value
     return _asn1_x509.Name.build(fields, use_printable=False)
 
@@ -117,9 +113,7 @@ class TestCa:
         self.key = key if key is not None else Sm2PrivateKey.generate()
         self.uid = as_bytes(uid, "uid")
         subject = (
-            subject
-            if subject is not None
-            else {"C": "CN", "O": "sscard test", "CN": "sscard test root CA"}
+            subject if subject is not None else {"C": "CN", "O": "sscard test", "CN": "sscard test root CA"}
         )
         name = _name(subject)
         start = _aware(not_before) or _now()
@@ -159,9 +153,7 @@ class TestCa:
         return ca
 
     @classmethod
-    def _from_parts(
-        cls, key: Sm2PrivateKey, certificate: Sm2Certificate, uid: bytes
-    ) -> TestCa:
+    def _from_parts(cls, key: Sm2PrivateKey, certificate: Sm2Certificate, uid: bytes) -> TestCa:
         """Former private name of :meth:`from_parts` (kept for existing callers)."""
         return cls.from_parts(key, certificate, uid)
 
@@ -186,9 +178,7 @@ class TestCa:
     ) -> Sm2Certificate:
         usage = set(key_usage)
         if not usage or not usage <= _KEY_USAGE_NAMES:
-            raise InvalidParameterError(
-                f"key usage must be a non-empty subset of {sorted(_KEY_USAGE_NAMES)}"
-            )
+            raise InvalidParameterError(f"key usage must be a non-empty subset of {sorted(_KEY_USAGE_NAMES)}")
         if not_after <= not_before:
             raise InvalidParameterError("not_after must be later than not_before")
         if serial is None:
@@ -196,9 +186,7 @@ class TestCa:
         if isinstance(serial, bool) or not isinstance(serial, int) or serial <= 0:
             raise InvalidParameterError("serial number must be a positive integer")
         if path_length is not None and (not is_ca or path_length < 0):
-            raise InvalidParameterError(
-                "path length needs a CA certificate and must be >= 0"
-            )
+            raise InvalidParameterError("path length needs a CA certificate and must be >= 0")
         basic: dict[str, object] = {"ca": is_ca}
         if path_length is not None:
             basic["path_len_constraint"] = path_length
@@ -214,9 +202,7 @@ class TestCa:
                     "not_after": _time(not_after),
                 },
                 "subject": subject_name,
-                "subject_public_key_info": _asn1_keys.PublicKeyInfo.load(
-                    public_key.to_der()
-                ),
+                "subject_public_key_info": _asn1_keys.PublicKeyInfo.load(public_key.to_der()),
                 "extensions": [
                     {
                         "extn_id": "basic_constraints",
@@ -263,13 +249,10 @@ class TestCa:
         if not isinstance(public_key, Sm2PublicKey):
             raise TypeError("public_key must be an Sm2PublicKey")
         start = _aware(not_before) or _now()
-        end = _aware(not_after) or min(
-            start + _DEFAULT_VALIDITY, self.certificate.not_after
-        )
+        end = _aware(not_after) or min(start + _DEFAULT_VALIDITY, self.certificate.not_after)
         return self._sign_certificate(
             issuer_name=_asn1_x509.Name.load(self.certificate.subject_der),
-            issuer_key_id=self.certificate.subject_key_identifier
-            or _key_id(self.key.public_key()),
+            issuer_key_id=self.certificate.subject_key_identifier or _key_id(self.key.public_key()),
             subject_name=_name(subject),
             public_key=public_key,
             key_usage=key_usage,

@@ -67,9 +67,7 @@ def diversify_multi(master: Sm4Key | TdesKey, factors: Sequence[bytes]) -> bytes
     """Apply :func:`diversify` once per factor; each level's output keys the next level."""
     current = _check_key(master)
     if isinstance(factors, (bytes, bytearray, memoryview)) or not factors:
-        raise InvalidParameterError(
-            "factors must be a non-empty sequence of 8-byte factors"
-        )
+        raise InvalidParameterError("factors must be a non-empty sequence of 8-byte factors")
     key_type = type(current)
     derived = b""
     for factor in factors:
@@ -78,9 +76,7 @@ def diversify_multi(master: Sm4Key | TdesKey, factors: Sequence[bytes]) -> bytes
     return derived
 
 
-def session_key(
-    card_key: Sm4Key | TdesKey, challenge: bytes, counter: bytes = b""
-) -> bytes:
+def session_key(card_key: Sm4Key | TdesKey, challenge: bytes, counter: bytes = b"") -> bytes:
     """Session key from a card key, a challenge and an optional counter (see module doc)."""
     key = _check_key(card_key)
     challenge = as_bytes(challenge, "challenge")
@@ -92,9 +88,7 @@ def session_key(
         )
     seed = challenge + counter
     if len(seed) > block:
-        raise InvalidParameterError(
-            f"challenge and counter together exceed {block} bytes"
-        )
+        raise InvalidParameterError(f"challenge and counter together exceed {block} bytes")
     derived = key.encrypt_ecb(seed + bytes(block - len(seed)))
     if isinstance(key, TdesKey):
         return derived + derived

@@ -132,9 +132,7 @@ def _get(name: str) -> Sm2Backend:
         if name == "openssl":
             backend = _openssl()
             if backend is None:
-                raise BackendUnavailableError(
-                    f"OpenSSL SM2 backend unavailable: {_openssl_failure}"
-                )
+                raise BackendUnavailableError(f"OpenSSL SM2 backend unavailable: {_openssl_failure}")
             return backend
     raise BackendUnavailableError(f"unknown SM2 backend {name!r}")
 
@@ -188,9 +186,7 @@ def _check_uid(uid: bytes) -> bytes:
 def _digest_int(e: bytes) -> bytes:
     e = as_bytes(e, "e")
     if len(e) != SM3_DIGEST_SIZE:
-        raise InvalidParameterError(
-            f"digest e must be {SM3_DIGEST_SIZE} bytes, got {len(e)}"
-        )
+        raise InvalidParameterError(f"digest e must be {SM3_DIGEST_SIZE} bytes, got {len(e)}")
     return e
 
 
@@ -215,15 +211,11 @@ def _raw_signature(r: int, s: int) -> bytes:
 def _split_signature(signature: bytes) -> tuple[int, int]:
     signature = as_bytes(signature, "signature")
     if len(signature) != 2 * _SIZE:
-        raise InvalidSignatureError(
-            f"signature must be {2 * _SIZE} bytes r||s, got {len(signature)}"
-        )
+        raise InvalidSignatureError(f"signature must be {2 * _SIZE} bytes r||s, got {len(signature)}")
     r = int.from_bytes(signature[:_SIZE], "big")
     s = int.from_bytes(signature[_SIZE:], "big")
     if not (1 <= r < _N and 1 <= s < _N):
-        raise InvalidSignatureError(
-            "signature component r or s is out of range [1, n-1]"
-        )
+        raise InvalidSignatureError("signature component r or s is out of range [1, n-1]")
     return r, s
 
 
@@ -242,9 +234,7 @@ def signature_from_der(der: bytes) -> bytes:
         raise InvalidSignatureError(f"malformed DER signature: {exc}") from exc
     r_int, s_int = cast(int, r), cast(int, s)
     if not (1 <= r_int < _N and 1 <= s_int < _N):
-        raise InvalidSignatureError(
-            "signature component r or s is out of range [1, n-1]"
-        )
+        raise InvalidSignatureError("signature component r or s is out of range [1, n-1]")
     return _raw_signature(r_int, s_int)
 
 
@@ -265,9 +255,7 @@ def _decode_point(data: bytes) -> Point:
         return arithmetic().decompress(int.from_bytes(data[1:], "big"), prefix == 3)
     if prefix == 0 and len(data) == 1:
         raise InvalidPointError("the point at infinity is not a valid key")
-    raise InvalidPointError(
-        f"unsupported point encoding (prefix {prefix:#04x}, {len(data)} bytes)"
-    )
+    raise InvalidPointError(f"unsupported point encoding (prefix {prefix:#04x}, {len(data)} bytes)")
 
 
 # -- keys --------------------------------------------------------------------------
@@ -279,12 +267,7 @@ class Sm2PublicKey:
     __slots__ = ("_handle", "_z_cache")
 
     def __init__(self, x: int, y: int) -> None:
-        if (
-            isinstance(x, bool)
-            or isinstance(y, bool)
-            or not isinstance(x, int)
-            or not isinstance(y, int)
-        ):
+        if isinstance(x, bool) or isinstance(y, bool) or not isinstance(x, int) or not isinstance(y, int):
             raise TypeError("coordinates must be int")
         if not arithmetic().is_on_curve(x, y):
             raise InvalidPointError("point is not on the SM2 curve")
@@ -381,31 +364,23 @@ class Sm2PublicKey:
         if not _active().verify_digest(self._handle, e, r, s):
             raise InvalidSignatureError("SM2 signature does not verify")
 
-    def verify(
-        self, signature: bytes, message: bytes, uid: bytes = DEFAULT_UID
-    ) -> None:
+    def verify(self, signature: bytes, message: bytes, uid: bytes = DEFAULT_UID) -> None:
         """Verify a raw 64-byte ``r || s`` signature; raise InvalidSignatureError."""
         self.verify_digest(signature, self.message_digest(message, uid))
 
-    def verify_der(
-        self, signature: bytes, message: bytes, uid: bytes = DEFAULT_UID
-    ) -> None:
+    def verify_der(self, signature: bytes, message: bytes, uid: bytes = DEFAULT_UID) -> None:
         """Verify a DER signature; raise InvalidSignatureError."""
         self.verify(signature_from_der(signature), message, uid)
 
     # -- encryption ------------------------------------------------------------
 
-    def _encrypt_parts(
-        self, plaintext: bytes, k: int | None
-    ) -> tuple[Point, bytes, bytes]:
+    def _encrypt_parts(self, plaintext: bytes, k: int | None) -> tuple[Point, bytes, bytes]:
         plaintext = as_bytes(plaintext, "plaintext")
         if not plaintext:
             raise InvalidParameterError("SM2 cannot encrypt an empty plaintext")
         if k is None:
             return _active().encrypt(self._handle, plaintext)
-        result = encrypt_with(
-            _fixed_nonce_arithmetic(), self._handle.point, plaintext, _check_k(k)
-        )
+        result = encrypt_with(_fixed_nonce_arithmetic(), self._handle.point, plaintext, _check_k(k))
         if result is None:
             raise InvalidParameterError("nonce k is unusable for this plaintext")
         return result
@@ -461,9 +436,7 @@ class Sm2PrivateKey:
         """From the 32-byte big-endian scalar."""
         data = as_bytes(data, "private key")
         if len(data) != _SIZE:
-            raise InvalidKeyError(
-                f"SM2 private key must be {_SIZE} bytes, got {len(data)}"
-            )
+            raise InvalidKeyError(f"SM2 private key must be {_SIZE} bytes, got {len(data)}")
         return cls(int.from_bytes(data, "big"))
 
     @classmethod
@@ -477,17 +450,13 @@ class Sm2PrivateKey:
             except InvalidPointError as exc:
                 raise InvalidKeyError("embedded public key is invalid") from exc
             if embedded != key._handle.public.point:
-                raise InvalidKeyError(
-                    "embedded public key does not match the private key"
-                )
+                raise InvalidKeyError("embedded public key does not match the private key")
         return key
 
     @classmethod
     def from_pem(cls, data: bytes) -> Sm2PrivateKey:
         """From ``PRIVATE KEY`` (PKCS#8) or ``EC PRIVATE KEY`` (SEC 1) PEM."""
-        _label, der = pem_decode(
-            as_bytes(data, "pem"), ("PRIVATE KEY", "EC PRIVATE KEY")
-        )
+        _label, der = pem_decode(as_bytes(data, "pem"), ("PRIVATE KEY", "EC PRIVATE KEY"))
         return cls.from_der(der)
 
     def to_bytes(self) -> bytes:
@@ -531,15 +500,11 @@ class Sm2PrivateKey:
             raise InvalidParameterError("nonce k is unusable for this message")
         return _raw_signature(*result)
 
-    def sign(
-        self, message: bytes, uid: bytes = DEFAULT_UID, k: int | None = None
-    ) -> bytes:
+    def sign(self, message: bytes, uid: bytes = DEFAULT_UID, k: int | None = None) -> bytes:
         """Sign ``message`` with user ID ``uid``; returns raw 64-byte ``r || s``."""
         return self.sign_digest(self._public.message_digest(message, uid), k)
 
-    def sign_der(
-        self, message: bytes, uid: bytes = DEFAULT_UID, k: int | None = None
-    ) -> bytes:
+    def sign_der(self, message: bytes, uid: bytes = DEFAULT_UID, k: int | None = None) -> bytes:
         """Like :meth:`sign` but DER-encoded."""
         return signature_to_der(self.sign(message, uid, k))
 
@@ -548,9 +513,7 @@ class Sm2PrivateKey:
     def _decrypt_parts(self, c1: Point, c3: bytes, c2: bytes) -> bytes:
         return _active().decrypt(self._handle, c1, c3, c2)
 
-    def decrypt(
-        self, ciphertext: bytes, order: CipherOrder = CipherOrder.C1C3C2
-    ) -> bytes:
+    def decrypt(self, ciphertext: bytes, order: CipherOrder = CipherOrder.C1C3C2) -> bytes:
         """Decrypt a raw ciphertext; raise DecryptionError if truncated, malformed or tampered."""
         if not isinstance(order, CipherOrder):
             raise TypeError("order must be a CipherOrder")

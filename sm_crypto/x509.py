@@ -83,19 +83,13 @@ class Sm2Certificate:
         except (ValueError, TypeError, KeyError) as exc:
             raise CertificateError("malformed certificate") from exc
         if outer_alg["algorithm"].dotted != SM2_WITH_SM3_OID:
-            raise CertificateError(
-                f"unsupported signature algorithm {outer_alg['algorithm'].dotted}"
-            )
+            raise CertificateError(f"unsupported signature algorithm {outer_alg['algorithm'].dotted}")
         if outer_alg.dump() != inner_alg.dump():
-            raise CertificateError(
-                "signature algorithm differs between certificate and TBS"
-            )
+            raise CertificateError("signature algorithm differs between certificate and TBS")
         try:
             public_key = Sm2PublicKey.from_der(spki_der)
         except (InvalidKeyError, InvalidPointError) as exc:
-            raise CertificateError(
-                f"certificate public key is not a valid SM2 key: {exc}"
-            ) from exc
+            raise CertificateError(f"certificate public key is not a valid SM2 key: {exc}") from exc
         self._der = der
         self._crypto = crypto_cert
         self._asn1 = asn1_cert
@@ -208,9 +202,7 @@ class Sm2Certificate:
         """The signature as raw ``r || s``; InvalidSignatureError if it is malformed."""
         return signature_from_der(bytes(self._asn1["signature_value"].native))
 
-    def verify_signature(
-        self, issuer_key: Sm2PublicKey, uid: bytes = DEFAULT_UID
-    ) -> None:
+    def verify_signature(self, issuer_key: Sm2PublicKey, uid: bytes = DEFAULT_UID) -> None:
         """Check the certificate signature with ``issuer_key``; raise InvalidSignatureError."""
         issuer_key.verify(self.signature, self.tbs_der, uid)
 
@@ -235,11 +227,7 @@ def load_pem_certificates(data: bytes) -> list[Sm2Certificate]:
     try:
         if not _pem.detect(data):
             raise CertificateError("data is not PEM")
-        blocks = [
-            der
-            for label, _h, der in _pem.unarmor(data, multiple=True)
-            if label == "CERTIFICATE"
-        ]
+        blocks = [der for label, _h, der in _pem.unarmor(data, multiple=True) if label == "CERTIFICATE"]
     except CertificateError:
         raise
     except (ValueError, TypeError) as exc:
@@ -259,9 +247,7 @@ def _check_time(cert: Sm2Certificate, at: _dt.datetime) -> None:
             reason="not_yet_valid",
         )
     if at > cert.not_after:
-        raise ChainError(
-            f"certificate {cert.subject_text!r} has expired", reason="expired"
-        )
+        raise ChainError(f"certificate {cert.subject_text!r} has expired", reason="expired")
 
 
 def _check_extensions(cert: Sm2Certificate) -> None:
@@ -326,9 +312,7 @@ class _PathSearch:
         if cert in self.anchors:
             return path
         if len(path) >= _MAX_DEPTH:
-            self.note(
-                ChainError("certificate path is too long", reason="too_long"), len(path)
-            )
+            self.note(ChainError("certificate path is too long", reason="too_long"), len(path))
             return None
         candidates = [*self.anchors, *(c for c in self.intermediates if c not in path)]
         for issuer in candidates:
@@ -339,8 +323,7 @@ class _PathSearch:
             except InvalidSignatureError:
                 self.note(
                     ChainError(
-                        f"signature of {cert.subject_text!r} does not verify with "
-                        f"{issuer.subject_text!r}",
+                        f"signature of {cert.subject_text!r} does not verify with {issuer.subject_text!r}",
                         reason="bad_signature",
                     ),
                     len(path),
@@ -357,9 +340,7 @@ class _PathSearch:
             if found is not None:
                 return found
         self.note(
-            ChainError(
-                f"no trusted issuer found for {cert.subject_text!r}", reason="no_issuer"
-            ),
+            ChainError(f"no trusted issuer found for {cert.subject_text!r}", reason="no_issuer"),
             len(path) - 1,
         )
         return None

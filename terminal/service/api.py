@@ -62,8 +62,11 @@ PinResetBody = Annotated[m.PinResetRequest, Body(default_factory=m.PinResetReque
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": m.ErrorModel, "description": text}
     for code, text in (
-        (400, "bad input (national -14 / -41 / -42 / -33), or a PIN in the URL, or an API version "
-         "this service cannot serve"),
+        (
+            400,
+            "bad input (national -14 / -41 / -42 / -33), or a PIN in the URL, or an API version "
+            "this service cannot serve",
+        ),
         (401, "missing or wrong bearer token"),
         (403, "refused by the Origin / Host / loopback checks"),
         (404, "no reader matches (national -12)"),
@@ -216,10 +219,16 @@ def build_router(ctx: ServiceContext, app: FastAPI) -> APIRouter:
                 readers = [reader_dict(r) for r in ctx.backend.readers()]
             except SscardError as exc:
                 pcsc = {"reachable": False, "error": exc.error_id}
-            keys = ctx.keys.status() if pcsc["reachable"] or ctx.keys.kind != "psam" else {
-                "kind": ctx.keys.kind, "present": False, "terminal_number": ctx.keys.terminal_number,
-                "error": pcsc["error"],
-            }
+            keys = (
+                ctx.keys.status()
+                if pcsc["reachable"] or ctx.keys.kind != "psam"
+                else {
+                    "kind": ctx.keys.kind,
+                    "present": False,
+                    "terminal_number": ctx.keys.terminal_number,
+                    "error": pcsc["error"],
+                }
+            )
             return {"pcscd": pcsc, "readers": readers, "key_source": keys}
 
         probed = await run_in_threadpool(probe)
@@ -285,7 +294,9 @@ def build_router(ctx: ServiceContext, app: FastAPI) -> APIRouter:
     @router.post("/card/write", response_model=m.GenericWriteModel, summary="Generic write (maintenance key)")
     async def card_write(body: m.GenericWriteRequest) -> dict[str, Any]:
         result = await run(
-            "card.write", body, lambda s: flows.write_generic(s, body.address, body.data, card_info=body.card_info)
+            "card.write",
+            body,
+            lambda s: flows.write_generic(s, body.address, body.data, card_info=body.card_info),
         )
         return result.to_dict()
 
@@ -345,13 +356,16 @@ def build_router(ctx: ServiceContext, app: FastAPI) -> APIRouter:
     async def pin_reset(body: PinResetBody) -> dict[str, Any]:
         new = body.new_pin
         body.new_pin = None
-        result = await run("pin.reset", body, checked(body.card_info, lambda s: flows.reset_pin(s, new_pin=new)))
+        result = await run(
+            "pin.reset", body, checked(body.card_info, lambda s: flows.reset_pin(s, new_pin=new))
+        )
         return result.to_dict()
 
-    @router.post("/pin/unblock", response_model=m.PinOperationModel, summary="Unblock the service password (PUK)")
+    @router.post(
+        "/pin/unblock", response_model=m.PinOperationModel, summary="Unblock the service password (PUK)"
+    )
     async def pin_unblock(body: LifeCycleBody) -> dict[str, Any]:
         result = await run("pin.unblock", body, checked(body.card_info, flows.unblock_pin))
         return result.to_dict()
 
     return router
-

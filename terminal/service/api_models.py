@@ -56,7 +56,10 @@ class CardRequest(_Strict):
     """Which card, and how long to wait for it."""
 
     reader: str | None = Field(
-        None, min_length=1, max_length=200, description="reader name substring; default: the configured reader"
+        None,
+        min_length=1,
+        max_length=200,
+        description="reader name substring; default: the configured reader",
     )
     itype: int = Field(3, ge=1, le=4, description="national iType: 1 contact, 2 contactless, 3/4 automatic")
     timeout: float | None = Field(
@@ -66,7 +69,10 @@ class CardRequest(_Strict):
 
 class PinVerifyRequest(CardRequest):
     pin: str | None = Field(
-        None, min_length=1, max_length=32, description="the PIN; omit it to have the holder type it (PIN pad or PIN page)"
+        None,
+        min_length=1,
+        max_length=32,
+        description="the PIN; omit it to have the holder type it (PIN pad or PIN page)",
     )
     for_transaction: bool = Field(False, description="refuse while the initial PIN is set (-35)")
 
@@ -95,7 +101,8 @@ class BlockRequest(LifeCycleRequest):
 
 class CardStatusRequest(CardRequest):
     key_counters: bool | None = Field(
-        None, description="read the key try counters (needs the key source); default: when a key source is present"
+        None,
+        description="read the key try counters (needs the key source); default: when a key source is present",
     )
 
 
@@ -114,7 +121,9 @@ class GenericWriteRequest(GenericReadRequest):
 
 class HandshakeRequest(_Strict):
     client: str | None = Field(None, max_length=100, description="the calling application, for the log")
-    api_version: str = Field(..., pattern=r"^[0-9]{1,3}\.[0-9]{1,3}$", description="the API version the page needs")
+    api_version: str = Field(
+        ..., pattern=r"^[0-9]{1,3}\.[0-9]{1,3}$", description="the API version the page needs"
+    )
     features: list[str] = Field(default_factory=list, max_length=40)
 
 
@@ -131,7 +140,9 @@ class ErrorModel(BaseModel):
     )
     sw: str | None = Field(None, description="card status word (hex) when a card answered")
     retries_left: int | None = Field(None, description="tries left after a wrong PIN (-51) or key (63Cx)")
-    retry_after: float | None = Field(None, description="seconds to wait after a PIN rate-limit refusal (429)")
+    retry_after: float | None = Field(
+        None, description="seconds to wait after a PIN rate-limit refusal (429)"
+    )
 
 
 class ReaderModel(BaseModel):

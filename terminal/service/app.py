@@ -159,5 +159,7 @@ def create_app(
     journal: JournalHook | None = None,
 ) -> ServiceApp:
     """The service for ``config`` (tests pass their own backend, PIN provider, token, journal)."""
-    ctx = ServiceContext.build(config, backend=backend, pin_provider=pin_provider, token=token, journal=journal)
+    ctx = ServiceContext.build(
+        config, backend=backend, pin_provider=pin_provider, token=token, journal=journal
+    )
     return ServiceApp(ctx)

@@ -57,7 +57,9 @@ def startup_summary(config: ServiceConfig, token_file: Path | None) -> dict[str,
         "api": f"{base}/api/v1/",
         "openapi": f"{base}/api/v1/openapi.json",
         "events": f"ws://{host}:{config.port}/api/v1/events",
-        "national": f"ws://{host}:{config.national_port}" if config.national_enabled and config.national_port else None,
+        "national": f"ws://{host}:{config.national_port}"
+        if config.national_enabled and config.national_port
+        else None,
         "kiosk": f"{base}/kiosk/" if config.kiosk_enabled else None,
         "pin_page": f"{base}/pin/",
         "config": config.source,
@@ -127,8 +129,9 @@ def serve_command(
     chosen = config_path if config_path is not None else _root_option(ctx, "config_path")
     try:
         config = load_config(chosen)
-        config = config.with_overrides(host=host, port=port, national_port=national_port,
-                                       card_reader=_root_option(ctx, "reader"))
+        config = config.with_overrides(
+            host=host, port=port, national_port=national_port, card_reader=_root_option(ctx, "reader")
+        )
         configure_logging(config, verbose=bool(_root_option(ctx, "verbose")))
         bound = bind_sockets(config)
     except ServiceConfigError as exc:

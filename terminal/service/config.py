@@ -144,8 +144,10 @@ class ServiceConfig:
         if not is_loopback_host(new_host):
             raise ServiceConfigError(f"--host: the service binds to loopback only, not {new_host[:100]!r}")
         new_port = self.port if port is None else _port("--port", port, allow_zero=True)
-        new_national = self.national_port if national_port is None else _port(
-            "--national-port", national_port, allow_zero=True
+        new_national = (
+            self.national_port
+            if national_port is None
+            else _port("--national-port", national_port, allow_zero=True)
         )
         if new_port and new_national and new_port == new_national and self.national_enabled:
             raise ServiceConfigError("--national-port: must differ from the native port")
@@ -156,7 +158,8 @@ class ServiceConfig:
             port=new_port,
             national_port=new_national,
             card_reader=reader,
-            kiosk_reader=self.kiosk_reader if card_reader is None or self.kiosk_reader != self.card_reader
+            kiosk_reader=self.kiosk_reader
+            if card_reader is None or self.kiosk_reader != self.card_reader
             else reader,
         )
 
@@ -271,7 +274,13 @@ def config_from_mapping(doc: Mapping[str, Any], *, source: str = "<mapping>") ->
     """Build and check the configuration from a parsed TOML document."""
     m = _merge(doc, source)
     svc, readers, keys, term, pin, journal, kiosk = (
-        m["service"], m["readers"], m["key_source"], m["terminal"], m["pin"], m["journal"], m["kiosk"],
+        m["service"],
+        m["readers"],
+        m["key_source"],
+        m["terminal"],
+        m["pin"],
+        m["journal"],
+        m["kiosk"],
     )
     host = str(svc["host"]).strip()
     if not is_loopback_host(host):

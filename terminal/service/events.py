@@ -52,7 +52,9 @@ def make_event(name: str, **fields: Any) -> dict[str, Any]:
     row = texts["events"][name]
     values = {
         "card_kind_text": texts["card_kind"].get(str(fields.get("card_kind")), ""),
-        "operation_text": texts["operations"].get(str(fields.get("operation")), str(fields.get("operation", ""))),
+        "operation_text": texts["operations"].get(
+            str(fields.get("operation")), str(fields.get("operation", ""))
+        ),
         "step_text": texts["steps"].get(str(fields.get("step")), str(fields.get("step", ""))),
         "result_text": texts["results"]["ok" if fields.get("ok") else "failed"],
     }
@@ -166,9 +168,7 @@ class EventHub:
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Readers as the watcher last reported them, with their card kinds."""
-        return [
-            {**info, "card_kind": self._cards.get(name)} for name, info in sorted(self._readers.items())
-        ]
+        return [{**info, "card_kind": self._cards.get(name)} for name, info in sorted(self._readers.items())]
 
     # -- waking card waiters ----------------------------------------------------------------
 

@@ -72,7 +72,9 @@ class ReopeningKeySource:
             try:
                 self._source = self._opener()
             except SscardError as exc:
-                raise KeySourceError(f"the PSAM cannot be re-opened ({exc.error_id})", kind="no_psam") from exc
+                raise KeySourceError(
+                    f"the PSAM cannot be re-opened ({exc.error_id})", kind="no_psam"
+                ) from exc
             try:
                 return operation(self._source)
             except TransportError as exc:
@@ -91,7 +93,9 @@ class ReopeningKeySource:
     def mac(self, role: KeyRole, algorithm: Algorithm, factor: bytes, iv: bytes, message: bytes) -> bytes:
         return self._call(lambda s: s.mac(role, algorithm, factor, iv, message))
 
-    def verify_internal_auth(self, algorithm: Algorithm, factor: bytes, challenge: bytes, response: bytes) -> bool:
+    def verify_internal_auth(
+        self, algorithm: Algorithm, factor: bytes, challenge: bytes, response: bytes
+    ) -> bool:
         return self._call(lambda s: s.verify_internal_auth(algorithm, factor, challenge, response))
 
     def write_key_body(
@@ -222,5 +226,7 @@ def load_trust_anchors(paths: tuple[Path, ...]) -> tuple[Sm2Certificate, ...]:
             else:
                 anchors.append(Sm2Certificate.from_der(data))
         except (CryptoError, SscardError, ValueError) as exc:
-            raise ServiceConfigError(f"terminal.trust_anchors: {path} is not a certificate ({type(exc).__name__})") from None
+            raise ServiceConfigError(
+                f"terminal.trust_anchors: {path} is not a certificate ({type(exc).__name__})"
+            ) from None
     return tuple(anchors)

@@ -44,7 +44,9 @@ def _card_info(call: NationalCall) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
-def read_card_bas(ctx: ServiceContext, session: CardSession, call: NationalCall, keys: KeySource | None) -> str:
+def read_card_bas(
+    ctx: ServiceContext, session: CardSession, call: NationalCall, keys: KeySource | None
+) -> str:
     return flows.read_card_bas(session, key_source=keys)
 
 
@@ -57,7 +59,11 @@ def read_card(ctx: ServiceContext, session: CardSession, call: NationalCall, key
 
 def write_card(ctx: ServiceContext, session: CardSession, call: NationalCall, keys: KeySource | None) -> str:
     flows.write_generic(
-        session, call.text_arg("pFileAddr"), call.text_arg("pWriteData"), card_info=_card_info(call), key_source=keys
+        session,
+        call.text_arg("pFileAddr"),
+        call.text_arg("pWriteData"),
+        card_info=_card_info(call),
+        key_source=keys,
     )
     return ""
 

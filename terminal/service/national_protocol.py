@@ -165,8 +165,14 @@ def parse_call(raw: str | bytes) -> NationalCall:
     return NationalCall(spec=spec, args=args, echo=echo)
 
 
-def answer(function: str | None, success: int, out: str = "", *, message: str | None = None,
-           echo: dict[str, Any] | None = None) -> dict[str, Any]:
+def answer(
+    function: str | None,
+    success: int,
+    out: str = "",
+    *,
+    message: str | None = None,
+    echo: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The answer object (``message`` defaults to the national code's Chinese text)."""
     text = message if message is not None else describe_national(success)[1]
     body: dict[str, Any] = {"function": function, "success": success, "pOutInfo": out, "message": text}

@@ -99,6 +99,11 @@ def records_text(result: WalletRecords) -> str:
     """The ``iReadDebitRecord`` output: balance, count, then the records."""
     out = [str(result.balance.balance), str(len(result.records))]
     for record in result.records:
-        out += [record.type_code, str(record.amount), str(record.counter), record.terminal.upper(),
-                _moment(record.time)]
+        out += [
+            record.type_code,
+            str(record.amount),
+            str(record.counter),
+            record.terminal.upper(),
+            _moment(record.time),
+        ]
     return "".join(f"{f}|" for f in out)

@@ -59,7 +59,9 @@ def _text(pin: bytearray) -> str:
         raise InvalidInput("PIN: only decimal digits are allowed", kind="chars") from None
 
 
-def typed_verify(session: CardSession, pin: bytearray, *, for_transaction: bool = False) -> PinOperationResult:
+def typed_verify(
+    session: CardSession, pin: bytearray, *, for_transaction: bool = False
+) -> PinOperationResult:
     """``flows.verify_pin`` with a PIN buffer, wiped afterwards."""
     try:
         return flows.verify_pin(session, _text(pin), for_transaction=for_transaction)

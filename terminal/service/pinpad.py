@@ -170,4 +170,3 @@ def pinpad_change(session: CardSession, channel: ControlChannel, *, timeout: int
             after = flows.pin_status(session)
             scope.add(retries_left=after.retries_left)
             return PinOperationResult("change", after)
-

@@ -87,6 +87,8 @@ class PinRateLimiter:
         """Drop cards without attempts in the window (bounded memory)."""
         now = self._clock()
         with self._lock:
-            for card in [k for k, e in self._cards.items() if not e.times or e.times[-1] <= now - self.window]:
+            for card in [
+                k for k, e in self._cards.items() if not e.times or e.times[-1] <= now - self.window
+            ]:
                 if self._cards[card].not_before <= now:
                     del self._cards[card]

@@ -60,7 +60,9 @@ def load_or_create_token(path: Path) -> AccessToken:
     except FileNotFoundError:
         return _create(path)
     except (OSError, UnicodeDecodeError) as exc:
-        raise ServiceConfigError(f"{path}: cannot read the access token file ({type(exc).__name__})") from None
+        raise ServiceConfigError(
+            f"{path}: cannot read the access token file ({type(exc).__name__})"
+        ) from None
     if os.name == "posix" and path.stat().st_mode & 0o077:
         path.chmod(0o600)
     return AccessToken(text, path)

@@ -116,9 +116,7 @@ def _start(
 
 
 @pytest.fixture
-def make_service(
-    tmp_path: Path, card_reader: str, psam_reader: str, psam: VpcdLink
-) -> Iterator[MakeService]:
+def make_service(tmp_path: Path, card_reader: str, psam_reader: str, psam: VpcdLink) -> Iterator[MakeService]:
     """A service with this test's own configuration sections (``pin={...}``)."""
     started: list[Service] = []
 

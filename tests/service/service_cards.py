@@ -38,6 +38,7 @@ WRONG_PIN = "975318"
 # Strings that must never reach a log line: every PIN the tests use and the full SSN.
 SECRETS = (INITIAL_PIN, SSN, NEW_PIN, OTHER_PIN, WRONG_PIN)
 
+
 class PullingCard:
     """A card that is pulled out when it receives a command with INS ``ins``
     (armed with :meth:`arm`): the vpcd link closes without an answer."""
@@ -97,7 +98,11 @@ def settings(
         },
         "readers": {"card": card_reader, "psam": psam_reader},
         "key_source": {"kind": "psam"},
-        "terminal": {"zdbm": "T-SVC-01", "device_number": "DEV-0001", "trust_anchors": [str(write_anchor(tmp))]},
+        "terminal": {
+            "zdbm": "T-SVC-01",
+            "device_number": "DEV-0001",
+            "trust_anchors": [str(write_anchor(tmp))],
+        },
         "pin": {"entry": "page", "attempts_per_window": 1000, "failure_delay_seconds": 0.0},
     }
     for name, table in sections.items():

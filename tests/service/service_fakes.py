@@ -67,8 +67,8 @@ class FakePinPad:
         raise AssertionError(f"unexpected control code {code:#x}")
 
     def _verify(self, data: bytes) -> bytes:
-        (_t1, _t2, fmt, block, length_fmt, extra, validation, messages, lang, _index, _teo, size) = struct.unpack(
-            "<BBBBBHBBHB3sI", data[:VERIFY_HEADER]
+        (_t1, _t2, fmt, block, length_fmt, extra, validation, messages, lang, _index, _teo, size) = (
+            struct.unpack("<BBBBBHBBHB3sI", data[:VERIFY_HEADER])
         )
         apdu = bytearray(data[VERIFY_HEADER:])
         assert (fmt, length_fmt, validation, messages, lang) == (0x81, 0, 0x02, 1, 0x0804)
@@ -82,7 +82,13 @@ class FakePinPad:
     def _modify(self, data: bytes) -> bytes:
         fields = struct.unpack("<BBBBBBBHBBBHBBB3sI", data[:MODIFY_HEADER])
         fmt, block, old_at, new_at, extra, confirm, size = (
-            fields[2], fields[3], fields[5], fields[6], fields[7], fields[8], fields[16],
+            fields[2],
+            fields[3],
+            fields[5],
+            fields[6],
+            fields[7],
+            fields[8],
+            fields[16],
         )
         apdu = bytearray(data[MODIFY_HEADER:])
         assert fmt == 0x81 and extra == 0x0606 and confirm == 0x03 and size == len(apdu)

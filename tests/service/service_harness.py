@@ -41,7 +41,9 @@ class Service:
 
     def post(self, path: str, body: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         headers = {**auth(), **kwargs.pop("headers", {})}
-        return self.client.post(f"/api/v1{path}", json=body if body is not None else {}, headers=headers, **kwargs)
+        return self.client.post(
+            f"/api/v1{path}", json=body if body is not None else {}, headers=headers, **kwargs
+        )
 
     def get(self, path: str, **kwargs: Any) -> Any:
         headers = {**auth(), **kwargs.pop("headers", {})}

@@ -39,13 +39,19 @@ def error(response: Any, status: int, code: int, error_id: str | None = None) ->
 # -- service ------------------------------------------------------------------------------------
 
 
-def test_version_handshake_and_health(svc: Service, insert: Insert, card_reader: str, psam_reader: str) -> None:
+def test_version_handshake_and_health(
+    svc: Service, insert: Insert, card_reader: str, psam_reader: str
+) -> None:
     version = svc.get("/version")
     assert version.status_code == 200 and version.json()["api_version"] == "1.0"
     assert version.headers["x-sscard-api-version"] == "1.0"
-    assert {"pin.verify", "events", "national.websocket", "national.debit", "kiosk"} <= set(version.json()["features"])
+    assert {"pin.verify", "events", "national.websocket", "national.debit", "kiosk"} <= set(
+        version.json()["features"]
+    )
 
-    ok = svc.post("/handshake", {"client": "counter", "api_version": "1.0", "features": ["card.basic"]}).json()
+    ok = svc.post(
+        "/handshake", {"client": "counter", "api_version": "1.0", "features": ["card.basic"]}
+    ).json()
     assert ok["compatible"] is True and ok["missing_features"] == []
     old = svc.post("/handshake", {"api_version": "1.3"}).json()
     assert old["compatible"] is False and "版本过低" in old["message"]
@@ -62,7 +68,11 @@ def test_version_handshake_and_health(svc: Service, insert: Insert, card_reader:
         health = svc.get("/health").json()
     assert health["status"] == "ok" and health["pcscd"] == {"reachable": True, "error": None}
     assert health["key_source"]["kind"] == "psam" and health["key_source"]["present"] is True
-    assert health["terminal"] == {"zdbm": "T-SVC-01", "terminal_number": "110102000001", "device_number": "DEV-0001"}
+    assert health["terminal"] == {
+        "zdbm": "T-SVC-01",
+        "terminal_number": "110102000001",
+        "device_number": "DEV-0001",
+    }
     assert health["ports"] == {"http": 18080, "national": 18081}
     assert {"python", "sscard", "fastapi", "uvicorn", "pyscard"} <= set(health["versions"])
     by_name = {r["name"]: r for r in health["readers"]}
@@ -84,15 +94,36 @@ def test_openapi_document(svc: Service) -> None:
     assert doc["info"]["title"] == "sscard local service"
     paths = set(doc["paths"])
     expected = {
-        "/api/v1/version", "/api/v1/handshake", "/api/v1/health", "/api/v1/readers",
-        "/api/v1/card/basic", "/api/v1/card/holder", "/api/v1/card/national", "/api/v1/card/authenticate",
-        "/api/v1/card/status", "/api/v1/card/read", "/api/v1/card/write", "/api/v1/card/activate",
-        "/api/v1/card/block", "/api/v1/card/unblock", "/api/v1/pin/status", "/api/v1/pin/verify",
-        "/api/v1/pin/change", "/api/v1/pin/reset", "/api/v1/pin/unblock",
-        "/api/v1/issuance/issue", "/api/v1/issuance/replace", "/api/v1/issuance/inspect",
-        "/api/v1/issuance/scrap", "/api/v1/wallet/balance", "/api/v1/wallet/load",
-        "/api/v1/wallet/purchase", "/api/v1/wallet/records", "/api/v1/ticket/buy",
-        "/api/v1/ticket/show", "/api/v1/bankcard",
+        "/api/v1/version",
+        "/api/v1/handshake",
+        "/api/v1/health",
+        "/api/v1/readers",
+        "/api/v1/card/basic",
+        "/api/v1/card/holder",
+        "/api/v1/card/national",
+        "/api/v1/card/authenticate",
+        "/api/v1/card/status",
+        "/api/v1/card/read",
+        "/api/v1/card/write",
+        "/api/v1/card/activate",
+        "/api/v1/card/block",
+        "/api/v1/card/unblock",
+        "/api/v1/pin/status",
+        "/api/v1/pin/verify",
+        "/api/v1/pin/change",
+        "/api/v1/pin/reset",
+        "/api/v1/pin/unblock",
+        "/api/v1/issuance/issue",
+        "/api/v1/issuance/replace",
+        "/api/v1/issuance/inspect",
+        "/api/v1/issuance/scrap",
+        "/api/v1/wallet/balance",
+        "/api/v1/wallet/load",
+        "/api/v1/wallet/purchase",
+        "/api/v1/wallet/records",
+        "/api/v1/ticket/buy",
+        "/api/v1/ticket/show",
+        "/api/v1/bankcard",
     }
     assert paths == expected
     assert not any("apdu" in p for p in paths)
@@ -127,9 +158,9 @@ def test_read_verbs(svc: Service, insert: Insert) -> None:
         read = svc.post("/card/read", {"address": "3F00EF06|08|09|$"}).json()
         assert read["file"] == "EF06" and read["national"] == f"{SSN}|张三|"
         card_info = f"{basic['card_id']}|{basic['card_number']}|"
-        assert svc.post("/card/read", {"address": "3F00EF05|07|$", "card_info": card_info}).json()["records"] == [
-            {"tag": "07", "value": "X00000019"}
-        ]
+        assert svc.post("/card/read", {"address": "3F00EF05|07|$", "card_info": card_info}).json()[
+            "records"
+        ] == [{"tag": "07", "value": "X00000019"}]
     operations = [e.operation for e in svc.journal.entries]
     assert "card.read_holder" in operations and "card.status" in operations
 
@@ -257,7 +288,9 @@ def test_life_cycle(svc: Service, insert: Insert) -> None:
         error(svc.post("/card/activate", {"card_info": "ZZ|X|"}), 400, -20)
         activated = svc.post("/card/activate", {"card_info": card_info}).json()
         assert activated == {
-            "operation": "activate", "life_cycle_before": "personalised", "life_cycle": "active",
+            "operation": "activate",
+            "life_cycle_before": "personalised",
+            "life_cycle": "active",
             "life_cycle_text": activated["life_cycle_text"],
         }
         error(svc.post("/card/activate"), 409, -27013)  # 6985: already active
@@ -337,4 +370,3 @@ def _next_event(ws: Any, name: str, reader: str | None = None) -> dict[str, Any]
         if event["event"] == name and (reader is None or event.get("reader") == reader):
             return event
     raise AssertionError(f"no {name} event")
-

@@ -34,14 +34,32 @@ from terminal.service.national_protocol import function_specs
 
 # Every function of the domain facts sheet (§2), with its _HSM_Step variants.
 NATIONAL_FUNCTIONS = {
-    "iReadCardBas", "iReadCardBas_HSM_Step1", "iReadCardBas_HSM_Step2",
-    "iReadCard", "iReadCard_HSM_Step1", "iReadCard_HSM_Step2",
-    "iWriteCard", "iWriteCard_HSM_Step1", "iWriteCard_HSM_Step2",
-    "iVerifyPIN", "iChangePIN",
-    "iReloadPIN", "iReloadPIN_HSM_Step1", "iReloadPIN_HSM_Step2", "iReloadPIN_HSM_Step3",
-    "iUnblockPIN", "iUnblockPIN_HSM_Step1", "iUnblockPIN_HSM_Step2", "iUnblockPIN_HSM_Step3",
-    "iDoDebit", "iDoDebit_HSM_Step1", "iDoDebit_HSM_Step2", "iReadDebitRecord",
-    "iReadSignatureKey", "iWriteCA", "iGetReaderInfo",
+    "iReadCardBas",
+    "iReadCardBas_HSM_Step1",
+    "iReadCardBas_HSM_Step2",
+    "iReadCard",
+    "iReadCard_HSM_Step1",
+    "iReadCard_HSM_Step2",
+    "iWriteCard",
+    "iWriteCard_HSM_Step1",
+    "iWriteCard_HSM_Step2",
+    "iVerifyPIN",
+    "iChangePIN",
+    "iReloadPIN",
+    "iReloadPIN_HSM_Step1",
+    "iReloadPIN_HSM_Step2",
+    "iReloadPIN_HSM_Step3",
+    "iUnblockPIN",
+    "iUnblockPIN_HSM_Step1",
+    "iUnblockPIN_HSM_Step2",
+    "iUnblockPIN_HSM_Step3",
+    "iDoDebit",
+    "iDoDebit_HSM_Step1",
+    "iDoDebit_HSM_Step2",
+    "iReadDebitRecord",
+    "iReadSignatureKey",
+    "iWriteCA",
+    "iGetReaderInfo",
 }
 HEX = re.compile(r"^[0-9A-F]+$")
 
@@ -104,7 +122,9 @@ def test_counter_reads_basic_information(svc: Service, insert: Insert) -> None:
             assert len(parts) == 11
             ssn, name = parts[1], parts[4]
             assert ssn == SSN and name == "张三"
-            assert parts[0] == "110102" and parts[2] == "X00000019" and parts[3].startswith("110102D156000005")
+            assert (
+                parts[0] == "110102" and parts[2] == "X00000019" and parts[3].startswith("110102D156000005")
+            )
             assert parts[5] == "424A5353433300039000" and parts[6] == "3.00"
             assert parts[7:] == ["20250301", "20350228", "110102000001", "DEV-0001"]
             # iType as a digit string, and a request id echoed back.
@@ -147,7 +167,9 @@ def test_counter_resets_and_unblocks_the_pin(svc: Service, insert: Insert) -> No
         card_info = card_info_of(svc)
         svc.pins.push(INITIAL_PIN, NEW_PIN)
         page.ok("iChangePIN", iType=3)
-        assert page.code("iReloadPIN", iType=3, pCardInfo="110102D156000005" + "11" * 8 + "|X00000020|") == -22
+        assert (
+            page.code("iReloadPIN", iType=3, pCardInfo="110102D156000005" + "11" * 8 + "|X00000020|") == -22
+        )
         assert page.code("iReloadPIN", iType=3, pCardInfo="not a card id|X|") == -20
         assert page.ok("iReloadPIN", iType=3, pCardInfo=card_info) == ""
         assert svc.post("/pin/status").json()["state"] == "initial"
@@ -219,31 +241,50 @@ def test_generic_read_and_write(svc: Service, insert: Insert) -> None:
         address = "3F00EF06|08|09|4E|0A|0B|0C|0D|$"
         every_tag = fields(page.ok("iReadCard", iType=3, iAuthType=1, pCardInfo=card_info, pFileAddr=address))
         assert every_tag == [SSN, "张三", "", "1", "01", "110102", "19730521"]  # 4E: empty on a short name
-        out = page.ok("iReadCard", iType=3, iAuthType=1, pCardInfo=card_info, pFileAddr="3F00EF06|08|09|0A|0D|$")
+        out = page.ok(
+            "iReadCard", iType=3, iAuthType=1, pCardInfo=card_info, pFileAddr="3F00EF06|08|09|0A|0D|$"
+        )
         assert fields(out) == [SSN, "张三", "1", "19730521"]
         # iAuthType 0: no external authentication, so no key for EF06 (-2201, as without a PSAM).
         assert page.code("iReadCard", iType=3, iAuthType=0, pCardInfo="", pFileAddr="3F00EF06|08|$") == -2201
-        assert fields(page.ok("iReadCard", iType=3, iAuthType=0, pCardInfo="", pFileAddr="3F00EF05|07|$")) == [
-            "X00000019"
-        ]
+        assert fields(
+            page.ok("iReadCard", iType=3, iAuthType=0, pCardInfo="", pFileAddr="3F00EF05|07|$")
+        ) == ["X00000019"]
         assert page.code("iReadCard", iType=3, iAuthType=1, pCardInfo="", pFileAddr="3F00EF99|08|$") == -14
 
-        assert page.ok(
-            "iWriteCard", iType=3, pCardInfo=card_info, pFileAddr="3F00EF07|21|$", pWriteData="13911112222|"
-        ) == ""
-        assert fields(page.ok("iReadCard", iType=3, iAuthType=1, pCardInfo="", pFileAddr="3F00EF07|21|$")) == [
-            "13911112222"
-        ]
-        assert page.code(
-            "iWriteCard", iType=3, pCardInfo=card_info, pFileAddr="3F00EF07|21|$", pWriteData="1" * 30 + "|"
-        ) == -42
+        assert (
+            page.ok(
+                "iWriteCard",
+                iType=3,
+                pCardInfo=card_info,
+                pFileAddr="3F00EF07|21|$",
+                pWriteData="13911112222|",
+            )
+            == ""
+        )
+        assert fields(
+            page.ok("iReadCard", iType=3, iAuthType=1, pCardInfo="", pFileAddr="3F00EF07|21|$")
+        ) == ["13911112222"]
+        assert (
+            page.code(
+                "iWriteCard",
+                iType=3,
+                pCardInfo=card_info,
+                pFileAddr="3F00EF07|21|$",
+                pWriteData="1" * 30 + "|",
+            )
+            == -42
+        )
 
         step = page.ok("iReadCard_HSM_Step1", iType=3, iAuthType=1, pCardInfo="", pFileAddr="3F00EF06|08|$")
         assert fields(page.ok("iReadCard_HSM_Step2", pKey=module.process(step))) == [SSN]
 
         # A write of two records: one MAC request per record, Step2 repeated until the empty answer.
         step = page.ok(
-            "iWriteCard_HSM_Step1", iType=3, pCardInfo=card_info, pFileAddr="3F00EF07|21|23|$",
+            "iWriteCard_HSM_Step1",
+            iType=3,
+            pCardInfo=card_info,
+            pFileAddr="3F00EF07|21|23|$",
             pWriteData="13700001111|100020|",
         )
         steps = 0

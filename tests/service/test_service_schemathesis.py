@@ -41,7 +41,9 @@ def fuzzed_service(
         service={"port": 0, "national_port": 0, "card_wait_max_seconds": 0.1, "queue_wait_seconds": 2.0},
     )
     bound = bind_sockets(config_from_mapping(doc))
-    app = create_app(bound.config, token=AccessToken(TOKEN), pin_provider=ScriptedPinEntry(), journal=MemoryJournal())
+    app = create_app(
+        bound.config, token=AccessToken(TOKEN), pin_provider=ScriptedPinEntry(), journal=MemoryJournal()
+    )
     with ServiceServer(bound, app) as running:
         yield running
 
@@ -90,4 +92,3 @@ def test_no_server_error(
         checks=[not_a_server_error, response_schema_conformance, content_type_conformance],
         timeout=20,
     )
-

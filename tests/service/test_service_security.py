@@ -9,7 +9,16 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from service_cards import BASE, COUNTER_ORIGIN, EVENTS_WS, INITIAL_PIN, NATIONAL_WS, TOKEN, auth, client_log_quiet
+from service_cards import (
+    BASE,
+    COUNTER_ORIGIN,
+    EVENTS_WS,
+    INITIAL_PIN,
+    NATIONAL_WS,
+    TOKEN,
+    auth,
+    client_log_quiet,
+)
 from service_harness import Service
 from starlette.websockets import WebSocketDisconnect
 
@@ -37,7 +46,11 @@ def refused_handshake() -> Iterator[None]:
 def test_origin_allow_list_on_http(svc: Service) -> None:
     refused(svc.get("/version", headers={"Origin": FOREIGN}), 403, "origin_refused")
     refused(svc.get("/version", headers={"Origin": "null"}), 403, "origin_refused")
-    refused(svc.get("/version", headers={"Origin": "https://counter.example.cn.evil.example"}), 403, "origin_refused")
+    refused(
+        svc.get("/version", headers={"Origin": "https://counter.example.cn.evil.example"}),
+        403,
+        "origin_refused",
+    )
     # Refused before the token is looked at, and on the national port's HTTP side too.
     refused(svc.client.get("/api/v1/version", headers={"Origin": FOREIGN}), 403, "origin_refused")
     refused(svc.client.get("http://127.0.0.1:18081/", headers={"Origin": FOREIGN}), 403, "origin_refused")
@@ -69,17 +82,30 @@ def test_cors_preflight(svc: Service) -> None:
     assert "POST" in answer.headers["access-control-allow-methods"]
     assert "Authorization" in answer.headers["access-control-allow-headers"]
     assert answer.headers["access-control-allow-private-network"] == "true"
-    refused(svc.client.options("/api/v1/card/basic", headers={**preflight, "Origin": FOREIGN}), 403, "origin_refused")
+    refused(
+        svc.client.options("/api/v1/card/basic", headers={**preflight, "Origin": FOREIGN}),
+        403,
+        "origin_refused",
+    )
 
 
 def test_host_header(svc: Service) -> None:
-    for host in ("evil.example:18080", "evil.example", "127.0.0.1:9999", "127.0.0.1", "127.0.0.1.nip.io:18080",
-                 "[::2]:18080", "127.0.0.1:18080x"):
+    for host in (
+        "evil.example:18080",
+        "evil.example",
+        "127.0.0.1:9999",
+        "127.0.0.1",
+        "127.0.0.1.nip.io:18080",
+        "[::2]:18080",
+        "127.0.0.1:18080x",
+    ):
         refused(svc.get("/version", headers={"Host": host}), 403, "host_refused")
     for host in ("127.0.0.1:18080", "localhost:18080", "LOCALHOST:18080", "[::1]:18080"):
         assert svc.get("/version", headers={"Host": host}).status_code == 200, host
     # The national port checks its own port.
-    refused(svc.client.get("http://127.0.0.1:18081/", headers={"Host": "127.0.0.1:18080"}), 403, "host_refused")
+    refused(
+        svc.client.get("http://127.0.0.1:18081/", headers={"Host": "127.0.0.1:18080"}), 403, "host_refused"
+    )
     assert svc.client.get("http://127.0.0.1:18081/").status_code == 200
 
 
@@ -88,7 +114,11 @@ def test_bearer_token(svc: Service) -> None:
     refused(missing, 401, "unauthorized")
     assert missing.headers["www-authenticate"].startswith("Bearer")
     for value in (f"Bearer {TOKEN[:-1]}", f"Bearer {TOKEN}x", f"Basic {TOKEN}", TOKEN, "Bearer ", "Bearer  "):
-        refused(svc.client.post("/api/v1/card/basic", json={}, headers={"Authorization": value}), 401, "unauthorized")
+        refused(
+            svc.client.post("/api/v1/card/basic", json={}, headers={"Authorization": value}),
+            401,
+            "unauthorized",
+        )
     for path in ("/api/v1/health", "/api/v1/openapi.json", "/api/v1/readers", "/api/v1/nothing"):
         refused(svc.client.get(path), 401, "unauthorized")
     assert svc.client.get("/api/v1/health", headers={"Authorization": f"bearer {TOKEN}"}).status_code == 200
@@ -110,8 +140,13 @@ def test_loopback_peers_only(svc: Service) -> None:
 
 def test_pin_never_in_a_url(svc: Service) -> None:
     with client_log_quiet():
-        for query in (f"pin={INITIAL_PIN}", f"new_pin={INITIAL_PIN}", f"PIN={INITIAL_PIN}",
-                      f"x=1&password={INITIAL_PIN}", "%E5%AF%86%E7%A0%81=1"):
+        for query in (
+            f"pin={INITIAL_PIN}",
+            f"new_pin={INITIAL_PIN}",
+            f"PIN={INITIAL_PIN}",
+            f"x=1&password={INITIAL_PIN}",
+            "%E5%AF%86%E7%A0%81=1",
+        ):
             response = svc.client.post(f"/api/v1/pin/verify?{query}", json={}, headers=auth())
             refused(response, 400, "pin_in_url")
             assert INITIAL_PIN not in response.text
@@ -133,7 +168,10 @@ def test_security_headers(svc: Service) -> None:
 def test_national_websocket_checks(svc: Service) -> None:
     with refused_handshake(), svc.client.websocket_connect(NATIONAL_WS, headers={"Origin": FOREIGN}):
         pass
-    with refused_handshake(), svc.client.websocket_connect(NATIONAL_WS, headers={"Host": "evil.example:18081"}):
+    with (
+        refused_handshake(),
+        svc.client.websocket_connect(NATIONAL_WS, headers={"Host": "evil.example:18081"}),
+    ):
         pass
     with refused_handshake(), svc.client.websocket_connect(NATIONAL_WS, headers={"Origin": "null"}):
         pass
@@ -146,16 +184,26 @@ def test_national_websocket_checks(svc: Service) -> None:
 def test_event_stream_checks(svc: Service) -> None:
     with refused_handshake(), svc.client.websocket_connect(EVENTS_WS):
         pass
-    with refused_handshake(), svc.client.websocket_connect(EVENTS_WS, subprotocols=["sscard.v1", "bearer.wrong"]):
-        pass
-    with refused_handshake(), svc.client.websocket_connect(EVENTS_WS, headers={"Authorization": "Bearer wrong"}):
-        pass
-    with refused_handshake(), svc.client.websocket_connect(
-        EVENTS_WS, subprotocols=["sscard.v1", f"bearer.{TOKEN}"], headers={"Origin": FOREIGN}
+    with (
+        refused_handshake(),
+        svc.client.websocket_connect(EVENTS_WS, subprotocols=["sscard.v1", "bearer.wrong"]),
     ):
         pass
-    with refused_handshake(), svc.client.websocket_connect(
-        EVENTS_WS, headers={**auth(), "Host": "evil.example:18080"}
+    with (
+        refused_handshake(),
+        svc.client.websocket_connect(EVENTS_WS, headers={"Authorization": "Bearer wrong"}),
+    ):
+        pass
+    with (
+        refused_handshake(),
+        svc.client.websocket_connect(
+            EVENTS_WS, subprotocols=["sscard.v1", f"bearer.{TOKEN}"], headers={"Origin": FOREIGN}
+        ),
+    ):
+        pass
+    with (
+        refused_handshake(),
+        svc.client.websocket_connect(EVENTS_WS, headers={**auth(), "Host": "evil.example:18080"}),
     ):
         pass
     with svc.client.websocket_connect(EVENTS_WS, headers=auth()) as ws:

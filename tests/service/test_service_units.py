@@ -64,7 +64,11 @@ def test_defaults_and_loopback_rule() -> None:
         config.with_overrides(host="0.0.0.0")
     moved = config.with_overrides(host="::1", port=0, national_port=9001, card_reader="ACS")
     assert (moved.host, moved.port, moved.national_port, moved.card_reader, moved.kiosk_reader) == (
-        "::1", 0, 9001, "ACS", "ACS"
+        "::1",
+        0,
+        9001,
+        "ACS",
+        "ACS",
     )
     assert "http://[::1]:0" in moved.own_origins
 
@@ -105,7 +109,9 @@ def test_configuration_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     )
     config = load_config(path)
     assert config.port == 18580 and config.origins == ("https://counter.example.cn",)
-    assert config.zdbm == "Z01" and config.terminal_number == "110102000009" and config.kiosk_reader == "ACS ACR"
+    assert (
+        config.zdbm == "Z01" and config.terminal_number == "110102000009" and config.kiosk_reader == "ACS ACR"
+    )
     monkeypatch.setenv("SSCARD_CONFIG", str(path))
     assert load_config().source == str(path)
     monkeypatch.delenv("SSCARD_CONFIG")
@@ -212,8 +218,10 @@ def test_card_queue_is_first_come_first_served() -> None:
 
 
 def test_national_messages() -> None:
-    call = parse_call('{"function": "iReadCard", "iType": "3", "iAuthType": 1, "pCardInfo": "", '
-                      '"pFileAddr": "3F00EF06|08|$", "id": "q1", "extra": true}')
+    call = parse_call(
+        '{"function": "iReadCard", "iType": "3", "iAuthType": 1, "pCardInfo": "", '
+        '"pFileAddr": "3F00EF06|08|$", "id": "q1", "extra": true}'
+    )
     assert call.args == {"iType": 3, "iAuthType": 1, "pCardInfo": "", "pFileAddr": "3F00EF06|08|$"}
     assert call.echo == {"id": "q1"} and repr(call) == "NationalCall(iReadCard)"
     for raw, error in (
@@ -229,7 +237,9 @@ def test_national_messages() -> None:
     ok = answer("iReadCardBas", 0, "a|b|")
     assert ok == {"function": "iReadCardBas", "success": 0, "pOutInfo": "a|b|", "message": "成功"}
     wrong = error_answer("iVerifyPIN", PinError(retries_left=1), echo={"id": 3})
-    assert wrong["success"] == -51 and wrong["pOutInfo"] == "1|" and wrong["id"] == 3 and "1" in wrong["message"]
+    assert (
+        wrong["success"] == -51 and wrong["pOutInfo"] == "1|" and wrong["id"] == 3 and "1" in wrong["message"]
+    )
 
 
 def test_version_rule() -> None:
@@ -292,7 +302,11 @@ def test_pin_typed_on_the_reader_pin_pad(pinpad_service: tuple[TestClient, InPro
     assert verified["ok"] is True and verified["entry"] == "auto"
     backend.typed.append(WRONG_PIN)
     wrong = post("/pin/verify")
-    assert wrong.status_code == 409 and wrong.json()["national_code"] == "-51" and wrong.json()["retries_left"] == 2
+    assert (
+        wrong.status_code == 409
+        and wrong.json()["national_code"] == "-51"
+        and wrong.json()["retries_left"] == 2
+    )
     for code, national in ((0x6400, -32), (0x6401, -31)):
         backend.typed.append(code)
         assert post("/pin/verify").json()["national_code"] == str(national)
@@ -316,7 +330,9 @@ def test_pin_typed_on_the_reader_pin_pad(pinpad_service: tuple[TestClient, InPro
 
 def test_pin_pad_required_but_missing(tmp_path: Path) -> None:
     backend = InProcessBackend(CardOS(demo_card_image(3)), PsamCard(demo_psam_image()), pinpad=False)
-    config = config_from_mapping({"service": {"token_file": str(tmp_path / "token")}, "pin": {"entry": "pinpad"}})
+    config = config_from_mapping(
+        {"service": {"token_file": str(tmp_path / "token")}, "pin": {"entry": "pinpad"}}
+    )
     app = create_app(config, backend=backend, token=AccessToken(TOKEN))
     with TestClient(app, base_url=BASE, client=LOOPBACK_CLIENT) as client:
         refused = client.post("/api/v1/pin/verify", json={}, headers=auth())
@@ -335,9 +351,12 @@ def test_event_stream_reports_readers_attached_and_detached(tmp_path: Path) -> N
     config = config_from_mapping({"service": {"token_file": str(tmp_path / "token")}})
     app = create_app(config, backend=backend, token=AccessToken(TOKEN))
     extra = "ACS ACR39U PICC Reader 01"
-    with TestClient(app, base_url=BASE, client=LOOPBACK_CLIENT) as client, client.websocket_connect(
-        "ws://127.0.0.1:18080/api/v1/events", subprotocols=["sscard.v1", f"bearer.{TOKEN}"]
-    ) as ws:
+    with (
+        TestClient(app, base_url=BASE, client=LOOPBACK_CLIENT) as client,
+        client.websocket_connect(
+            "ws://127.0.0.1:18080/api/v1/events", subprotocols=["sscard.v1", f"bearer.{TOKEN}"]
+        ) as ws,
+    ):
         assert ws.receive_json()["event"] == "hello"
         watch = backend.watching
         assert watch is not None
@@ -357,8 +376,12 @@ def test_event_stream_reports_readers_attached_and_detached(tmp_path: Path) -> N
         )
         seen = [ws.receive_json() for _ in range(6)]
         assert [e["event"] for e in seen] == [
-            "reader_attached", "card_inserted", "card_removed", "reader_detached",
-            "pcsc_unavailable", "pcsc_available",
+            "reader_attached",
+            "card_inserted",
+            "card_removed",
+            "reader_detached",
+            "pcsc_unavailable",
+            "pcsc_available",
         ]
         attached, inserted, removed, detached = seen[:4]
         assert attached["reader"] == extra and attached["reader_kind"] == "contactless"
@@ -369,9 +392,10 @@ def test_event_stream_reports_readers_attached_and_detached(tmp_path: Path) -> N
         # A new subscriber's hello lists the readers the watcher reported.
         feed(ReaderEvent("reader_added", extra, "contactless"))
         assert ws.receive_json()["event"] == "reader_attached"
-    with TestClient(app, base_url=BASE, client=LOOPBACK_CLIENT) as client, client.websocket_connect(
-        "ws://127.0.0.1:18080/api/v1/events", headers=auth()
-    ) as ws:
+    with (
+        TestClient(app, base_url=BASE, client=LOOPBACK_CLIENT) as client,
+        client.websocket_connect("ws://127.0.0.1:18080/api/v1/events", headers=auth()) as ws,
+    ):
         hello = ws.receive_json()
         assert hello["event"] == "hello" and hello["readers"] == [
             {"name": extra, "kind": "contactless", "card_kind": None}

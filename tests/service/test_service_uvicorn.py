@@ -58,7 +58,9 @@ def server(
     tmp = tmp_path_factory.mktemp("uvicorn")
     doc = settings(tmp, card_reader, psam_reader, service={"port": 0, "national_port": 0})
     bound = bind_sockets(config_from_mapping(doc))
-    app = create_app(bound.config, token=AccessToken(TOKEN), pin_provider=ScriptedPinEntry(), journal=MemoryJournal())
+    app = create_app(
+        bound.config, token=AccessToken(TOKEN), pin_provider=ScriptedPinEntry(), journal=MemoryJournal()
+    )
     with ServiceServer(bound, app) as running:
         yield running
 
@@ -97,7 +99,10 @@ def test_refusals_on_the_wire(server: ServiceServer) -> None:
     base, national = urls(server)
     with httpx.Client(base_url=base, timeout=30) as http:
         assert http.get("/api/v1/version").status_code == 401
-        assert http.get("/api/v1/version", headers={**auth(), "Origin": "https://evil.example"}).status_code == 403
+        assert (
+            http.get("/api/v1/version", headers={**auth(), "Origin": "https://evil.example"}).status_code
+            == 403
+        )
         assert http.get("/api/v1/version", headers={**auth(), "Host": "evil.example"}).status_code == 403
         assert http.get("/api/v1/version", headers=auth()).status_code == 200
     with pytest.raises(InvalidStatus) as foreign, connect(national, origin="https://evil.example"):  # type: ignore[arg-type]
@@ -118,7 +123,9 @@ def test_refusals_on_the_wire(server: ServiceServer) -> None:
 
 
 @pytest.fixture
-def serve_process(tmp_path: Path, card_reader: str, psam_reader: str, psam: VpcdLink) -> Iterator[dict[str, Any]]:
+def serve_process(
+    tmp_path: Path, card_reader: str, psam_reader: str, psam: VpcdLink
+) -> Iterator[dict[str, Any]]:
     log_file = tmp_path / "service.log"
     token_file = tmp_path / "data" / "token"
     config = tmp_path / "sscard.toml"
@@ -157,13 +164,21 @@ def serve_process(tmp_path: Path, card_reader: str, psam_reader: str, psam: Vpcd
         while not any("Ctrl+C" in line for line in lines):
             line = process.stdout.readline()
             if not line:
-                raise AssertionError("sscard serve ended early: " + (process.stderr.read() if process.stderr else ""))
+                raise AssertionError(
+                    "sscard serve ended early: " + (process.stderr.read() if process.stderr else "")
+                )
             lines.append(line)
         api = re.search(r"native API: (http://127\.0\.0\.1:\d+)/api/v1/", "".join(lines))
         national = re.search(r"\(WebSocket\): (ws://127\.0\.0\.1:\d+)", "".join(lines))
         assert api and national, lines
-        yield {"lines": lines, "api": api.group(1), "national": national.group(1), "token_file": token_file,
-               "log_file": log_file, "process": process}
+        yield {
+            "lines": lines,
+            "api": api.group(1),
+            "national": national.group(1),
+            "token_file": token_file,
+            "log_file": log_file,
+            "process": process,
+        }
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
@@ -186,7 +201,9 @@ def test_serve_process_keeps_pins_out_of_its_log(serve_process: dict[str, Any], 
         post = http.post
         assert post("/api/v1/pin/verify", json={"pin": INITIAL_PIN}).status_code == 200
         assert post("/api/v1/pin/verify", json={"pin": WRONG_PIN}).json()["national_code"] == "-51"
-        assert post("/api/v1/pin/change", json={"old_pin": INITIAL_PIN, "new_pin": NEW_PIN}).status_code == 200
+        assert (
+            post("/api/v1/pin/change", json={"old_pin": INITIAL_PIN, "new_pin": NEW_PIN}).status_code == 200
+        )
         assert post("/api/v1/pin/reset", json={"new_pin": OTHER_PIN}).status_code == 200
         assert post("/api/v1/pin/change", json={"old_pin": WRONG_PIN, "new_pin": NEW_PIN}).status_code == 409
         assert post("/api/v1/pin/verify", json={"pin": SSN + SSN}).status_code == 422
@@ -205,7 +222,9 @@ def test_serve_process_keeps_pins_out_of_its_log(serve_process: dict[str, Any], 
     log = serve_process["log_file"].read_text(encoding="utf-8")
     assert "pin.verify" in log and "national iReadCardBas -> 0" in log
     for text in (log, out, err):
-        assert not [secret for secret in SECRETS if secret in text], "a PIN or the SSN reached the service log"
+        assert not [secret for secret in SECRETS if secret in text], (
+            "a PIN or the SSN reached the service log"
+        )
         assert token not in text
 
 
@@ -233,7 +252,9 @@ def test_sscard_serve_starts_and_stops_on_sigterm(tmp_path: Path) -> None:
         token = token_file.read_text(encoding="ascii").strip()
         assert token not in json.dumps(summary)
         with httpx.Client(base_url=summary["api"].removesuffix("/api/v1/"), timeout=20) as http:
-            assert http.get("/api/v1/version", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+            assert (
+                http.get("/api/v1/version", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+            )
             assert http.get("/api/v1/version").status_code == 401
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=20)

@@ -23,11 +23,7 @@ def h(text: str) -> bytes:
 
 def openssl(*args: str, data: bytes | None = None) -> bytes:
     """Run the ``openssl`` command line; fail the test on a non-zero exit."""
-    result = subprocess.run(
-        ["openssl", *args], input=data, capture_output=True, check=False, timeout=60
-    )
+    result = subprocess.run(["openssl", *args], input=data, capture_output=True, check=False, timeout=60)
     if result.returncode != 0:
-        raise AssertionError(
-            f"openssl {' '.join(args)} failed: {result.stderr.decode(errors='replace')}"
-        )
+        raise AssertionError(f"openssl {' '.join(args)} failed: {result.stderr.decode(errors='replace')}")
     return result.stdout

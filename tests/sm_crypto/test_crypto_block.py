@@ -128,9 +128,7 @@ def test_tdes_round_trips_and_reference(data: bytes, key_len: int) -> None:
     ct = key.encrypt_cbc(data, iv, Padding.PKCS7)
     padded_len = len(data) + 8 - len(data) % 8
     assert len(ct) == padded_len
-    assert ct == ref_cbc(
-        tdes(raw), iv, data + bytes([padded_len - len(data)]) * (padded_len - len(data))
-    )
+    assert ct == ref_cbc(tdes(raw), iv, data + bytes([padded_len - len(data)]) * (padded_len - len(data)))
     assert key.decrypt_cbc(ct, iv, Padding.PKCS7) == data
 
 
@@ -174,9 +172,7 @@ def test_sm4_mac_known_answer() -> None:
 
 
 @given(st.binary(max_size=100), st.sampled_from([16, 24]), st.integers(1, 8))
-def test_tdes_full_mac_matches_reference(
-    data: bytes, key_len: int, length: int
-) -> None:
+def test_tdes_full_mac_matches_reference(data: bytes, key_len: int, length: int) -> None:
     raw = bytes(range(40, 40 + key_len))
     iv = bytes(range(8))
     expected = ref_cbc(tdes(raw), iv, m2(data, 8))[-8:][:length]
@@ -186,13 +182,9 @@ def test_tdes_full_mac_matches_reference(
 @given(
     st.binary(max_size=100),
     st.sampled_from([16, 24]),
-    st.one_of(
-        st.none(), st.binary(min_size=4, max_size=4), st.binary(min_size=8, max_size=8)
-    ),
+    st.one_of(st.none(), st.binary(min_size=4, max_size=4), st.binary(min_size=8, max_size=8)),
 )
-def test_tdes_retail_mac_matches_reference(
-    data: bytes, key_len: int, iv: bytes | None
-) -> None:
+def test_tdes_retail_mac_matches_reference(data: bytes, key_len: int, iv: bytes | None) -> None:
     raw = bytes(range(7, 7 + key_len))
     expected = ref_retail_mac(raw, data, (iv or b"").ljust(8, b"\x00"))[:4]
     key = TdesKey(raw)
@@ -204,12 +196,8 @@ def test_four_byte_challenge_is_zero_padded() -> None:
     challenge = bytes.fromhex("A1B2C3D4")
     sm4, tdes_key = Sm4Key(bytes(range(16))), TdesKey(bytes(range(16)))
     assert sm4.mac(b"apdu", challenge) == sm4.mac(b"apdu", challenge + bytes(12))
-    assert tdes_key.mac(b"apdu", challenge) == tdes_key.mac(
-        b"apdu", challenge + bytes(4)
-    )
-    assert tdes_key.retail_mac(b"apdu", challenge) == tdes_key.retail_mac(
-        b"apdu", challenge + bytes(4)
-    )
+    assert tdes_key.mac(b"apdu", challenge) == tdes_key.mac(b"apdu", challenge + bytes(4))
+    assert tdes_key.retail_mac(b"apdu", challenge) == tdes_key.retail_mac(b"apdu", challenge + bytes(4))
 
 
 def test_retail_mac_differs_from_full_mac() -> None:
@@ -303,9 +291,7 @@ def test_mac_rejects_bad_length(length: int) -> None:
     with pytest.raises(InvalidParameterError):
         Sm4Key(bytes(16)).mac(b"x", length=length)
     with pytest.raises(InvalidParameterError):
-        TdesKey(bytes(16)).retail_mac(
-            b"x", length=max(length, 9) if length > 0 else length
-        )
+        TdesKey(bytes(16)).retail_mac(b"x", length=max(length, 9) if length > 0 else length)
 
 
 def test_repr_hides_key_bytes() -> None:

@@ -21,11 +21,7 @@ def sm4_e(key: bytes, block: bytes) -> bytes:
 
 
 def tdes_e(key: bytes, block: bytes) -> bytes:
-    return (
-        Cipher(TripleDES(key + key[:8] if len(key) == 16 else key), modes.ECB())
-        .encryptor()
-        .update(block)
-    )
+    return Cipher(TripleDES(key + key[:8] if len(key) == 16 else key), modes.ECB()).encryptor().update(block)
 
 
 def inv(data: bytes) -> bytes:
@@ -75,9 +71,7 @@ def test_sm4_session_key() -> None:
     counter = h("0001")
     expected = sm4_e(card_key, challenge + counter + bytes(6))
     assert session_key(Sm4Key(card_key), challenge, counter) == expected
-    assert session_key(Sm4Key(card_key), challenge) == sm4_e(
-        card_key, challenge + bytes(8)
-    )
+    assert session_key(Sm4Key(card_key), challenge) == sm4_e(card_key, challenge + bytes(8))
 
 
 def test_tdes_session_key_is_single_length() -> None:
@@ -116,9 +110,7 @@ def test_multi_requires_factors() -> None:
         (TdesKey(MASTER), bytes(8), bytes(1)),
     ],
 )
-def test_session_key_lengths_checked(
-    key: Sm4Key | TdesKey, challenge: bytes, counter: bytes
-) -> None:
+def test_session_key_lengths_checked(key: Sm4Key | TdesKey, challenge: bytes, counter: bytes) -> None:
     with pytest.raises(InvalidParameterError):
         session_key(key, challenge, counter)
 

@@ -39,15 +39,10 @@ def test_sm3_matches_openssl_dgst(size: int) -> None:
 
 def test_sm3_standard_vector_in_openssl() -> None:
     vector = load_vectors("sm3.toml")["hash"][0]
-    assert (
-        openssl("dgst", "-sm3", "-binary", data=b"abc").hex().upper()
-        == vector["digest"]
-    )
+    assert openssl("dgst", "-sm3", "-binary", data=b"abc").hex().upper() == vector["digest"]
 
 
-@pytest.mark.parametrize(
-    ("key_len", "size"), [(1, 0), (16, 100), (64, 10), (100, 1000)]
-)
+@pytest.mark.parametrize(("key_len", "size"), [(1, 0), (16, 100), (64, 10), (100, 1000)])
 def test_hmac_sm3_matches_openssl_mac(tmp_path: Path, key_len: int, size: int) -> None:
     key, data = os.urandom(key_len), os.urandom(size)
     infile = write(tmp_path / "data", data)
@@ -244,12 +239,7 @@ def test_encryption_both_ways(tmp_path: Path, backend: str) -> None:
     message = os.urandom(77)
     with sm2.using_backend(backend):
         ours = key.public_key().encrypt_der(message)
-    assert (
-        openssl(
-            "pkeyutl", "-decrypt", "-inkey", priv, "-in", write(tmp_path / "c1", ours)
-        )
-        == message
-    )
+    assert openssl("pkeyutl", "-decrypt", "-inkey", priv, "-in", write(tmp_path / "c1", ours)) == message
     theirs = openssl(
         "pkeyutl",
         "-encrypt",
@@ -299,9 +289,7 @@ def test_openssl_certificate_with_distid_verifies_here(tmp_path: Path) -> None:
     cert.verify_signature(cert.public_key)
     assert cert.is_ca
     leaf_key = Sm2PrivateKey.generate()
-    ca = TestCa._from_parts(
-        Sm2PrivateKey.from_pem(keyfile.read_bytes()), cert, DEFAULT_UID
-    )
+    ca = TestCa._from_parts(Sm2PrivateKey.from_pem(keyfile.read_bytes()), cert, DEFAULT_UID)
     leaf = ca.issue_signature_certificate(leaf_key.public_key(), {"CN": "holder"})
     at = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
     assert verify_chain(leaf, [], [cert], at) == [leaf, cert]
@@ -343,9 +331,7 @@ def test_openssl_verifies_our_chain(tmp_path: Path) -> None:
     # openssl verify (3.0) uses an empty SM2 ID for certificate signatures.
     root = TestCa({"C": "CN", "CN": "Root"}, uid=b"")
     sub = root.issue_intermediate({"C": "CN", "CN": "Sub"}, path_length=0)
-    leaf = sub.issue_signature_certificate(
-        Sm2PrivateKey.generate().public_key(), {"CN": "张三"}
-    )
+    leaf = sub.issue_signature_certificate(Sm2PrivateKey.generate().public_key(), {"CN": "张三"})
     out = openssl(
         "verify",
         "-check_ss_sig",
@@ -363,9 +349,7 @@ def test_openssl_verifies_our_chain(tmp_path: Path) -> None:
 
 def test_default_uid_certificate_signature_checked_by_openssl(tmp_path: Path) -> None:
     root = TestCa({"CN": "GM/T 0015 root"})
-    leaf = root.issue_encryption_certificate(
-        Sm2PrivateKey.generate().public_key(), {"CN": "card"}
-    )
+    leaf = root.issue_encryption_certificate(Sm2PrivateKey.generate().public_key(), {"CN": "card"})
     out = openssl(
         "pkeyutl",
         "-verify",

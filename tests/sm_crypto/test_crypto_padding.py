@@ -17,10 +17,7 @@ BLOCK_SIZES = st.sampled_from([8, 16])
 
 
 def test_iso9797_m2_examples() -> None:
-    assert (
-        pad(b"\x01\x02\x03", 8, Padding.ISO9797_M2)
-        == b"\x01\x02\x03\x80\x00\x00\x00\x00"
-    )
+    assert pad(b"\x01\x02\x03", 8, Padding.ISO9797_M2) == b"\x01\x02\x03\x80\x00\x00\x00\x00"
     assert pad(bytes(8), 8, Padding.ISO9797_M2) == bytes(8) + b"\x80" + bytes(7)
     assert pad(b"", 16, Padding.ISO9797_M2) == b"\x80" + bytes(15)
 

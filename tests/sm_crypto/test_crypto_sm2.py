@@ -77,9 +77,7 @@ def test_recommended_encrypt_vector(backend: str) -> None:
     c1, c2, c3 = h(v["c1"]), h(v["c2"]), h(v["c3"])
     nonce = int(v["k"], 16)
     assert k.public_key().encrypt(plaintext, k=nonce) == c1 + c3 + c2
-    assert (
-        k.public_key().encrypt(plaintext, CipherOrder.C1C2C3, k=nonce) == c1 + c2 + c3
-    )
+    assert k.public_key().encrypt(plaintext, CipherOrder.C1C2C3, k=nonce) == c1 + c2 + c3
     assert k.decrypt(c1 + c3 + c2) == plaintext
     assert k.decrypt(c1 + c2 + c3, CipherOrder.C1C2C3) == plaintext
 
@@ -159,9 +157,7 @@ def test_sign_verify_round_trip(backend_name: str, message: bytes, uid: bytes) -
     plaintext=st.binary(min_size=1, max_size=200),
     order=st.sampled_from(list(CipherOrder)),
 )
-def test_encrypt_decrypt_round_trip(
-    backend_name: str, plaintext: bytes, order: CipherOrder
-) -> None:
+def test_encrypt_decrypt_round_trip(backend_name: str, plaintext: bytes, order: CipherOrder) -> None:
     key = ROUND_TRIP_KEY
     with sm2.using_backend(backend_name):
         ciphertext = key.public_key().encrypt(plaintext, order)
@@ -179,11 +175,7 @@ def test_signatures_are_randomised(key: Sm2PrivateKey) -> None:
 
 def flips(data: bytes) -> Iterator[bytes]:
     for i in range(len(data) * 8):
-        yield (
-            data[: i // 8]
-            + bytes([data[i // 8] ^ (0x80 >> (i % 8))])
-            + data[i // 8 + 1 :]
-        )
+        yield (data[: i // 8] + bytes([data[i // 8] ^ (0x80 >> (i % 8))]) + data[i // 8 + 1 :])
 
 
 def test_every_flipped_signature_bit_rejected(backend: str, key: Sm2PrivateKey) -> None:
@@ -204,9 +196,7 @@ def test_every_flipped_message_bit_rejected(backend: str, key: Sm2PrivateKey) ->
         key.public_key().verify(signature, message, b"another uid")
 
 
-def test_every_flipped_ciphertext_bit_rejected(
-    backend: str, key: Sm2PrivateKey
-) -> None:
+def test_every_flipped_ciphertext_bit_rejected(backend: str, key: Sm2PrivateKey) -> None:
     for order in CipherOrder:
         ciphertext = key.public_key().encrypt(b"PIN!", order)
         for bad in flips(ciphertext):
@@ -431,10 +421,7 @@ def test_spki_oids(key: Sm2PrivateKey) -> None:
     assert info["algorithm"]["algorithm"].dotted == "1.2.840.10045.2.1"
     assert info["algorithm"]["parameters"].chosen.dotted == "1.2.156.10197.1.301"
     pkcs8 = asn1_keys.PrivateKeyInfo.load(key.to_der())
-    assert (
-        pkcs8["private_key_algorithm"]["parameters"].chosen.dotted
-        == "1.2.156.10197.1.301"
-    )
+    assert pkcs8["private_key_algorithm"]["parameters"].chosen.dotted == "1.2.156.10197.1.301"
 
 
 def test_sec1_private_key_accepted(key: Sm2PrivateKey) -> None:
@@ -442,9 +429,7 @@ def test_sec1_private_key_accepted(key: Sm2PrivateKey) -> None:
         {
             "version": "ecPrivkeyVer1",
             "private_key": int.from_bytes(key.to_bytes(), "big"),
-            "parameters": asn1_keys.ECDomainParameters(
-                name="named", value="1.2.156.10197.1.301"
-            ),
+            "parameters": asn1_keys.ECDomainParameters(name="named", value="1.2.156.10197.1.301"),
         }
     )
     sec1.set_key_size(32)
@@ -495,9 +480,7 @@ def test_private_key_with_foreign_public_key_rejected(key: Sm2PrivateKey) -> Non
 
     other = Sm2PrivateKey.generate().public_key().to_bytes()
     with pytest.raises(InvalidKeyError):
-        Sm2PrivateKey.from_der(
-            encode_pkcs8(int.from_bytes(key.to_bytes(), "big"), other)
-        )
+        Sm2PrivateKey.from_der(encode_pkcs8(int.from_bytes(key.to_bytes(), "big"), other))
 
 
 @pytest.mark.parametrize("d", [0, N - 1, N, 2**256])

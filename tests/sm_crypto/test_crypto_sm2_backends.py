@@ -53,9 +53,7 @@ def test_fixed_nonce_results_identical_across_backends() -> None:
     results = set()
     for name in ALL:
         with sm2.using_backend(name):
-            results.add(
-                (key.sign(b"same", k=nonce), key.public_key().encrypt(b"same", k=nonce))
-            )
+            results.add((key.sign(b"same", k=nonce), key.public_key().encrypt(b"same", k=nonce)))
     assert len(results) == 1
 
 

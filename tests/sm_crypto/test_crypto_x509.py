@@ -34,9 +34,7 @@ def root() -> TestCa:
 
 @pytest.fixture(scope="module")
 def sub(root: TestCa) -> TestCa:
-    return root.issue_intermediate(
-        {"C": "CN", "CN": "Card Issuing CA"}, path_length=0, not_before=T0
-    )
+    return root.issue_intermediate({"C": "CN", "CN": "Card Issuing CA"}, path_length=0, not_before=T0)
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +52,7 @@ def test_root_certificate_fields(root: TestCa) -> None:
     assert cert.key_usage == frozenset({"key_cert_sign", "crl_sign"})
     assert cert.public_key == root.key.public_key()
     assert cert.not_before == T0
-    assert (
-        cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value
-        == ROOT_SUBJECT["O"]
-    )
+    assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == ROOT_SUBJECT["O"]
     assert cert.subject_key_identifier == cert.authority_key_identifier
     assert len(cert.fingerprint()) == 32
     cert.verify_signature(root.key.public_key())
@@ -67,21 +62,14 @@ def test_root_certificate_fields(root: TestCa) -> None:
 def test_signature_algorithm_is_sm2_with_sm3(root: TestCa) -> None:
     parsed = asn1_x509.Certificate.load(root.certificate.der)
     assert parsed["signature_algorithm"]["algorithm"].dotted == "1.2.156.10197.1.501"
-    assert (
-        parsed["tbs_certificate"]["signature"]["algorithm"].dotted
-        == "1.2.156.10197.1.501"
-    )
+    assert parsed["tbs_certificate"]["signature"]["algorithm"].dotted == "1.2.156.10197.1.501"
     crypto_cert = crypto_x509.load_der_x509_certificate(root.certificate.der)
     assert crypto_cert.signature_algorithm_oid.dotted_string == "1.2.156.10197.1.501"
 
 
 def test_end_entity_certificates(sub: TestCa, holder: Sm2PrivateKey) -> None:
-    sig_cert = sub.issue_signature_certificate(
-        holder.public_key(), holder_subject(), not_before=T0
-    )
-    enc_cert = sub.issue_encryption_certificate(
-        holder.public_key(), holder_subject(), not_before=T0
-    )
+    sig_cert = sub.issue_signature_certificate(holder.public_key(), holder_subject(), not_before=T0)
+    enc_cert = sub.issue_encryption_certificate(holder.public_key(), holder_subject(), not_before=T0)
     assert sig_cert.key_usage == frozenset({"digital_signature", "non_repudiation"})
     assert enc_cert.key_usage == frozenset(
         {
@@ -98,9 +86,7 @@ def test_end_entity_certificates(sub: TestCa, holder: Sm2PrivateKey) -> None:
 
 
 def test_chain_verifies(root: TestCa, sub: TestCa, holder: Sm2PrivateKey) -> None:
-    leaf = sub.issue_signature_certificate(
-        holder.public_key(), holder_subject(), not_before=T0
-    )
+    leaf = sub.issue_signature_certificate(holder.public_key(), holder_subject(), not_before=T0)
     path = verify_chain(
         leaf,
         [sub.certificate],
@@ -111,17 +97,11 @@ def test_chain_verifies(root: TestCa, sub: TestCa, holder: Sm2PrivateKey) -> Non
     assert path == [leaf, sub.certificate, root.certificate]
 
 
-def test_chain_with_unrelated_intermediates(
-    root: TestCa, sub: TestCa, holder: Sm2PrivateKey
-) -> None:
+def test_chain_with_unrelated_intermediates(root: TestCa, sub: TestCa, holder: Sm2PrivateKey) -> None:
     # Same name as the real intermediate, other key.
     decoy = TestCa({"CN": "Card Issuing CA", "C": "CN"}, not_before=T0)
-    leaf = sub.issue_signature_certificate(
-        holder.public_key(), holder_subject(), not_before=T0
-    )
-    path = verify_chain(
-        leaf, [decoy.certificate, sub.certificate], [root.certificate], NOW
-    )
+    leaf = sub.issue_signature_certificate(holder.public_key(), holder_subject(), not_before=T0)
+    path = verify_chain(leaf, [decoy.certificate, sub.certificate], [root.certificate], NOW)
     assert path[1] == sub.certificate
 
 
@@ -137,9 +117,7 @@ def test_pem_round_trip_and_bundle(root: TestCa, sub: TestCa) -> None:
 
 
 def test_untrusted_root(sub: TestCa, holder: Sm2PrivateKey) -> None:
-    leaf = sub.issue_signature_certificate(
-        holder.public_key(), holder_subject(), not_before=T0
-    )
+    leaf = sub.issue_signature_certificate(holder.public_key(), holder_subject(), not_before=T0)
     other_root = TestCa({"CN": "Other Root"}, not_before=T0)
     with pytest.raises(ChainError) as info:
         verify_chain(leaf, [sub.certificate], [other_root.certificate], NOW)
@@ -147,17 +125,13 @@ def test_untrusted_root(sub: TestCa, holder: Sm2PrivateKey) -> None:
 
 
 def test_missing_intermediate(root: TestCa, sub: TestCa, holder: Sm2PrivateKey) -> None:
-    leaf = sub.issue_signature_certificate(
-        holder.public_key(), holder_subject(), not_before=T0
-    )
+    leaf = sub.issue_signature_certificate(holder.public_key(), holder_subject(), not_before=T0)
     with pytest.raises(ChainError) as info:
         verify_chain(leaf, [], [root.certificate], NOW)
     assert info.value.reason == "no_issuer"
 
 
-def test_expired_and_not_yet_valid(
-    root: TestCa, sub: TestCa, holder: Sm2PrivateKey
-) -> None:
+def test_expired_and_not_yet_valid(root: TestCa, sub: TestCa, holder: Sm2PrivateKey) -> None:
     leaf = sub.issue_signature_certificate(
         holder.public_key(),
         holder_subject(),
@@ -168,16 +142,12 @@ def test_expired_and_not_yet_valid(
         verify_chain(leaf, [sub.certificate], [root.certificate], NOW)
     assert info.value.reason == "expired"
     with pytest.raises(ChainError) as info:
-        verify_chain(
-            leaf, [sub.certificate], [root.certificate], T0 - dt.timedelta(days=1)
-        )
+        verify_chain(leaf, [sub.certificate], [root.certificate], T0 - dt.timedelta(days=1))
     assert info.value.reason == "not_yet_valid"
 
 
 def test_expired_intermediate(root: TestCa, holder: Sm2PrivateKey) -> None:
-    short = root.issue_intermediate(
-        {"CN": "Short CA"}, not_before=T0, not_after=T0 + dt.timedelta(days=10)
-    )
+    short = root.issue_intermediate({"CN": "Short CA"}, not_before=T0, not_after=T0 + dt.timedelta(days=10))
     leaf = short.issue_signature_certificate(
         holder.public_key(),
         holder_subject(),
@@ -185,9 +155,7 @@ def test_expired_intermediate(root: TestCa, holder: Sm2PrivateKey) -> None:
         not_after=T0 + dt.timedelta(days=500),
     )
     with pytest.raises(ChainError) as info:
-        verify_chain(
-            leaf, [short.certificate], [root.certificate], T0 + dt.timedelta(days=100)
-        )
+        verify_chain(leaf, [short.certificate], [root.certificate], T0 + dt.timedelta(days=100))
     assert info.value.reason == "expired"
 
 
@@ -197,9 +165,7 @@ def test_issuer_not_ca(root: TestCa, holder: Sm2PrivateKey) -> None:
         fake_ca_key.public_key(), {"CN": "Not A CA"}, not_before=T0
     )
     fake_ca = TestCa._from_parts(fake_ca_key, fake_ca_cert, root.uid)
-    leaf = fake_ca.issue_signature_certificate(
-        holder.public_key(), holder_subject(), not_before=T0
-    )
+    leaf = fake_ca.issue_signature_certificate(holder.public_key(), holder_subject(), not_before=T0)
     with pytest.raises(ChainError) as info:
         verify_chain(leaf, [fake_ca_cert], [root.certificate], NOW)
     assert info.value.reason == "not_ca"
@@ -215,34 +181,22 @@ def test_issuer_without_cert_sign_usage(root: TestCa, holder: Sm2PrivateKey) -> 
         not_before=T0,
     )
     ca = TestCa._from_parts(ca_key, ca_cert, root.uid)
-    leaf = ca.issue_signature_certificate(
-        holder.public_key(), holder_subject(), not_before=T0
-    )
+    leaf = ca.issue_signature_certificate(holder.public_key(), holder_subject(), not_before=T0)
     with pytest.raises(ChainError) as info:
         verify_chain(leaf, [ca_cert], [root.certificate], NOW)
     assert info.value.reason == "key_usage"
 
 
-def test_path_length_constraint(
-    root: TestCa, sub: TestCa, holder: Sm2PrivateKey
-) -> None:
+def test_path_length_constraint(root: TestCa, sub: TestCa, holder: Sm2PrivateKey) -> None:
     deeper = sub.issue_intermediate({"CN": "Too Deep CA"}, not_before=T0)
-    leaf = deeper.issue_signature_certificate(
-        holder.public_key(), holder_subject(), not_before=T0
-    )
+    leaf = deeper.issue_signature_certificate(holder.public_key(), holder_subject(), not_before=T0)
     with pytest.raises(ChainError) as info:
-        verify_chain(
-            leaf, [sub.certificate, deeper.certificate], [root.certificate], NOW
-        )
+        verify_chain(leaf, [sub.certificate, deeper.certificate], [root.certificate], NOW)
     assert info.value.reason == "path_length"
 
 
-def test_tampered_certificate_signature(
-    root: TestCa, sub: TestCa, holder: Sm2PrivateKey
-) -> None:
-    leaf = sub.issue_signature_certificate(
-        holder.public_key(), holder_subject(), not_before=T0
-    )
+def test_tampered_certificate_signature(root: TestCa, sub: TestCa, holder: Sm2PrivateKey) -> None:
+    leaf = sub.issue_signature_certificate(holder.public_key(), holder_subject(), not_before=T0)
     tampered = bytearray(leaf.der)
     tampered[-5] ^= 0x01  # inside the signature value
     forged = Sm2Certificate(bytes(tampered))
@@ -252,9 +206,7 @@ def test_tampered_certificate_signature(
 
 
 def test_tampered_tbs(root: TestCa, holder: Sm2PrivateKey) -> None:
-    leaf = root.issue_signature_certificate(
-        holder.public_key(), {"CN": "AAAA"}, not_before=T0
-    )
+    leaf = root.issue_signature_certificate(holder.public_key(), {"CN": "AAAA"}, not_before=T0)
     tampered = Sm2Certificate(leaf.der.replace(b"AAAA", b"AAAB"))
     with pytest.raises(InvalidSignatureError):
         tampered.verify_signature(root.key.public_key())
@@ -264,20 +216,14 @@ def test_tampered_tbs(root: TestCa, holder: Sm2PrivateKey) -> None:
 
 
 def test_required_key_usage(root: TestCa, holder: Sm2PrivateKey) -> None:
-    enc = root.issue_encryption_certificate(
-        holder.public_key(), holder_subject(), not_before=T0
-    )
+    enc = root.issue_encryption_certificate(holder.public_key(), holder_subject(), not_before=T0)
     with pytest.raises(ChainError) as info:
-        verify_chain(
-            enc, [], [root.certificate], NOW, required_key_usage=["digital_signature"]
-        )
+        verify_chain(enc, [], [root.certificate], NOW, required_key_usage=["digital_signature"])
     assert info.value.reason == "key_usage"
 
 
 def test_leaf_that_is_an_anchor(root: TestCa) -> None:
-    assert verify_chain(root.certificate, [], [root.certificate], NOW) == [
-        root.certificate
-    ]
+    assert verify_chain(root.certificate, [], [root.certificate], NOW) == [root.certificate]
 
 
 def test_verify_chain_parameter_errors(root: TestCa) -> None:
@@ -288,9 +234,7 @@ def test_verify_chain_parameter_errors(root: TestCa) -> None:
 
 
 def test_wrong_uid_breaks_chain(root: TestCa, holder: Sm2PrivateKey) -> None:
-    leaf = root.issue_signature_certificate(
-        holder.public_key(), holder_subject(), not_before=T0
-    )
+    leaf = root.issue_signature_certificate(holder.public_key(), holder_subject(), not_before=T0)
     with pytest.raises(ChainError) as info:
         verify_chain(leaf, [], [root.certificate], NOW, uid=b"")
     assert info.value.reason == "bad_signature"
@@ -298,9 +242,7 @@ def test_wrong_uid_breaks_chain(root: TestCa, holder: Sm2PrivateKey) -> None:
 
 def test_empty_uid_ca(holder: Sm2PrivateKey) -> None:
     ca = TestCa({"CN": "OpenSSL-style root"}, not_before=T0, uid=b"")
-    leaf = ca.issue_signature_certificate(
-        holder.public_key(), holder_subject(), not_before=T0
-    )
+    leaf = ca.issue_signature_certificate(holder.public_key(), holder_subject(), not_before=T0)
     assert verify_chain(leaf, [], [ca.certificate], NOW, uid=b"")[-1] == ca.certificate
 
 
@@ -344,9 +286,7 @@ def test_pem_errors() -> None:
 
 
 @pytest.mark.parametrize("subject", [{}, {"XX": "bad attribute"}, {"CN": ""}])
-def test_ca_subject_validation(
-    root: TestCa, holder: Sm2PrivateKey, subject: dict[str, str]
-) -> None:
+def test_ca_subject_validation(root: TestCa, holder: Sm2PrivateKey, subject: dict[str, str]) -> None:
     with pytest.raises(InvalidParameterError):
         root.issue_signature_certificate(holder.public_key(), subject)
 
@@ -362,13 +302,9 @@ def test_ca_parameter_validation(root: TestCa, holder: Sm2PrivateKey) -> None:
     with pytest.raises(InvalidParameterError):
         root.issue_signature_certificate(pub, {"CN": "x"}, serial=0)
     with pytest.raises(InvalidParameterError):
-        root.issue_signature_certificate(
-            pub, {"CN": "x"}, not_before=dt.datetime(2026, 1, 1)
-        )
+        root.issue_signature_certificate(pub, {"CN": "x"}, not_before=dt.datetime(2026, 1, 1))
     with pytest.raises(InvalidParameterError):
-        root.issue_certificate(
-            pub, {"CN": "x"}, key_usage={"digital_signature"}, path_length=1
-        )
+        root.issue_certificate(pub, {"CN": "x"}, key_usage={"digital_signature"}, path_length=1)
 
 
 def test_testca_reachable_from_x509_module() -> None:
