@@ -137,9 +137,10 @@ answers = st.one_of(
 @given(st.lists(answers, min_size=1, max_size=8), st.booleans())
 def test_protocol_against_a_hostile_card(script: list[bytes], case4: bool) -> None:
     card = _HostileCard(script)
-    command = CommandApdu(0x00, 0x88, 0x00, 0x01, bytes(16), 256) if case4 else CommandApdu(0x00, 0xB2, 1, 0x2C, le=256)
+    internal_auth = CommandApdu(0x00, 0x88, 0x00, 0x01, bytes(16), 256)
+    command = internal_auth if case4 else CommandApdu(0x00, 0xB2, 1, 0x2C, le=256)
     try:
-        ApduProtocol(card).send(command)  # type: ignore[arg-type]
+        ApduProtocol(card).send(command)
     except SscardError:
         pass
     assert card.sent <= 305  # the GET RESPONSE / re-send loops are bounded

@@ -27,6 +27,7 @@ from typing import Any
 
 from playwright.sync_api import Browser, Page, Request, Response, ViewportSize, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import expect
 
 from emulator.foreign import FOREIGN_ATR as FOREIGN_ATR
 from emulator.foreign import ForeignCard as ForeignCard
@@ -202,6 +203,13 @@ class TearingCard:
 # -- browser ----------------------------------------------------------------------------------------
 
 
+# How long a page may take to show what a test waits for.  Playwright's 5 s
+# default is too short on a loaded 2-core CI machine (the page waits on a
+# real card flow through pcscd); this is a ceiling, not a timing assertion.
+PAGE_WAIT_MS = 30_000
+expect.set_options(timeout=PAGE_WAIT_MS)
+
+
 @contextmanager
 def chromium() -> Iterator[Browser]:
     """Headless Debian Chromium under Playwright (``playwright install`` is not used)."""
@@ -219,6 +227,7 @@ def opened(browser: Browser, url: str) -> Iterator[tuple[Page, RequestLog]]:
     context = browser.new_context(viewport=VIEWPORT, locale="zh-CN")
     try:
         page = context.new_page()
+        page.set_default_timeout(PAGE_WAIT_MS)
         log = RequestLog()
         page.on("request", log.on_request)
         page.on("response", log.on_response)
