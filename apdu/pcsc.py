@@ -128,9 +128,7 @@ def parse_features(data: bytes) -> dict[int, int]:
         tag, length = data[i], data[i + 1]
         value = data[i + 2 : i + 2 + length]
         if length != 4 or len(value) != 4:
-            raise errors.ProtocolError(
-                f"PC/SC feature list: tag {tag:02X} has length {length}, 4 expected"
-            )
+            raise errors.ProtocolError(f"PC/SC feature list: tag {tag:02X} has length {length}, 4 expected")
         out[tag] = int.from_bytes(value, "big")
         i += 2 + length
     return out
@@ -169,15 +167,11 @@ class _Context:
         """Run ``fn(context)``; on a service error re-establish once and retry."""
         for attempt in (1, 2):
             hresult, value = fn(self.get())
-            if _is_service_error(hresult) or _u32(hresult) == _u32(
-                scard.SCARD_E_INVALID_HANDLE
-            ):
+            if _is_service_error(hresult) or _u32(hresult) == _u32(scard.SCARD_E_INVALID_HANDLE):
                 self.invalidate()
                 if attempt == 1:
                     continue
-                raise PcscUnavailableError(
-                    f"{what}: the PC/SC service is not available"
-                )
+                raise PcscUnavailableError(f"{what}: the PC/SC service is not available")
             return hresult, value
         raise PcscUnavailableError(f"{what}: the PC/SC service is not available")
 
@@ -253,10 +247,7 @@ class ReaderState:
 
     @property
     def unavailable(self) -> bool:
-        return bool(
-            self.event_state
-            & (scard.SCARD_STATE_UNAVAILABLE | scard.SCARD_STATE_UNKNOWN)
-        )
+        return bool(self.event_state & (scard.SCARD_STATE_UNAVAILABLE | scard.SCARD_STATE_UNKNOWN))
 
     @property
     def changed(self) -> bool:
@@ -289,14 +280,10 @@ def _status_change(
 
 def _to_state(item: tuple[str, int, list[int]]) -> ReaderState:
     name, event_state, atr = item
-    return ReaderState(
-        name=name, event_state=event_state, atr=bytes(atr) if atr else None
-    )
+    return ReaderState(name=name, event_state=event_state, atr=bytes(atr) if atr else None)
 
 
-def reader_states(
-    readers: Sequence[str] | None = None, timeout_ms: int = 0
-) -> list[ReaderState]:
+def reader_states(readers: Sequence[str] | None = None, timeout_ms: int = 0) -> list[ReaderState]:
     """Current state of ``readers`` (all readers when None)."""
     names = list(readers) if readers is not None else list_readers()
     if not names:
@@ -304,9 +291,7 @@ def reader_states(
     out: list[ReaderState] = []
     for start in range(0, len(names), MAX_STATES_PER_CALL):
         chunk = names[start : start + MAX_STATES_PER_CALL]
-        hresult, states = _status_change(
-            [(n, scard.SCARD_STATE_UNAWARE) for n in chunk], timeout_ms, _query
-        )
+        hresult, states = _status_change([(n, scard.SCARD_STATE_UNAWARE) for n in chunk], timeout_ms, _query)
         if hresult != scard.SCARD_S_SUCCESS:
             raise error_for_pcsc(hresult, "SCardGetStatusChange")
         out.extend(_to_state(s) for s in states)
@@ -381,9 +366,7 @@ def _group_context(index: int) -> _Context:
 _Answer = tuple[int, list[tuple[str, int, list[int]]]]
 
 
-def _grouped_status_change(
-    groups: list[list[tuple[str, int]]], timeout: int
-) -> list[_Answer]:
+def _grouped_status_change(groups: list[list[tuple[str, int]]], timeout: int) -> list[_Answer]:
     """SCardGetStatusChange on every group at once; returns when one group
     answers (the others are cancelled and their answers kept too)."""
     contexts = [_group_context(i) for i in range(len(groups))]
@@ -468,9 +451,7 @@ class PcscTransport:
 
     def __init__(self, reader_name: str, *, dispose: Disposition = "reset") -> None:
         if dispose not in _DISPOSITIONS:
-            raise errors.InvalidInput(
-                f"dispose must be one of {', '.join(_DISPOSITIONS)}", kind="parameter"
-            )
+            raise errors.InvalidInput(f"dispose must be one of {', '.join(_DISPOSITIONS)}", kind="parameter")
         self._reader = reader_name
         self._dispose = _DISPOSITIONS[dispose]
         self._context = _Context()
@@ -530,9 +511,7 @@ class PcscTransport:
         protocols = scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1
 
         def run(ctx: int) -> tuple[int, tuple[int, int]]:
-            hresult, card, active = scard.SCardConnect(
-                ctx, self._reader, scard.SCARD_SHARE_SHARED, protocols
-            )
+            hresult, card, active = scard.SCardConnect(ctx, self._reader, scard.SCARD_SHARE_SHARED, protocols)
             return hresult, (card, active)
 
         for attempt in range(_UNDEFINED_PROTOCOL_TRIES):
@@ -552,9 +531,7 @@ class PcscTransport:
         name = _PROTOCOLS.get(active)
         if name is None:
             self._drop()
-            raise TransportError(
-                f"{self._reader}: unsupported protocol {active:#x} (only T=0/T=1)"
-            )
+            raise TransportError(f"{self._reader}: unsupported protocol {active:#x} (only T=0/T=1)")
         self._protocol = name
 
     def _refresh_atr(self) -> None:
@@ -613,16 +590,12 @@ class PcscTransport:
                 return
             protocols = scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1
             init = scard.SCARD_RESET_CARD if reset else scard.SCARD_LEAVE_CARD
-            hresult, active = scard.SCardReconnect(
-                self._card, scard.SCARD_SHARE_SHARED, protocols, init
-            )
+            hresult, active = scard.SCardReconnect(self._card, scard.SCARD_SHARE_SHARED, protocols, init)
             if hresult != scard.SCARD_S_SUCCESS:
                 exc = self._session_error(hresult, "SCardReconnect")
                 if not isinstance(exc, errors.CardResetError):
                     raise exc
-                hresult, active = scard.SCardReconnect(
-                    self._card, scard.SCARD_SHARE_SHARED, protocols, init
-                )
+                hresult, active = scard.SCardReconnect(self._card, scard.SCARD_SHARE_SHARED, protocols, init)
                 if hresult != scard.SCARD_S_SUCCESS:
                     raise self._session_error(hresult, "SCardReconnect")
             self._set_protocol(active)
@@ -635,9 +608,7 @@ class PcscTransport:
 
     def _session_error(self, hresult: int, what: str) -> SscardError:
         exc = error_for_pcsc(hresult, f"{what}({self._reader})", session=True)
-        if isinstance(
-            exc, (NoCardError, PcscUnavailableError, errors.ReaderNotFoundError)
-        ):
+        if isinstance(exc, (NoCardError, PcscUnavailableError, errors.ReaderNotFoundError)):
             card = self._card
             self._drop()
             if card is not None:
@@ -652,9 +623,7 @@ class PcscTransport:
         with self._lock:
             card = self._require_card()
             assert self._protocol is not None
-            hresult, response = scard.SCardTransmit(
-                card, _PCI[self._protocol], list(bytes(apdu))
-            )
+            hresult, response = scard.SCardTransmit(card, _PCI[self._protocol], list(bytes(apdu)))
             if hresult != scard.SCARD_S_SUCCESS:
                 raise self._session_error(hresult, "SCardTransmit")
             return bytes(response)

@@ -109,9 +109,7 @@ class FakeScard:
     def SCardListReaders(self, ctx: int, groups: list[str]) -> tuple[int, list[str]]:
         return self.list_results.pop(0)
 
-    def SCardConnect(
-        self, ctx: int, reader: str, share: int, protocols: int
-    ) -> tuple[int, int, int]:
+    def SCardConnect(self, ctx: int, reader: str, share: int, protocols: int) -> tuple[int, int, int]:
         self.calls.append(f"connect share={share} protocols={protocols}")
         self.active = self.connect_result[2]
         return self.connect_result
@@ -119,9 +117,7 @@ class FakeScard:
     def SCardStatus(self, card: int) -> tuple[int, str, int, int, list[int]]:
         return S.SCARD_S_SUCCESS, "r", 0x34, self.active or 0, [0x3B, 0x00]
 
-    def SCardTransmit(
-        self, card: int, pci: int, apdu: list[int]
-    ) -> tuple[int, list[int]]:
+    def SCardTransmit(self, card: int, pci: int, apdu: list[int]) -> tuple[int, list[int]]:
         self.transmitted.append((card, pci, apdu))
         return self.transmit_results.pop(0)
 
@@ -137,16 +133,12 @@ class FakeScard:
         self.calls.append(f"disconnect {disposition}")
         return int(S.SCARD_S_SUCCESS)
 
-    def SCardReconnect(
-        self, card: int, share: int, protocols: int, init: int
-    ) -> tuple[int, int]:
+    def SCardReconnect(self, card: int, share: int, protocols: int, init: int) -> tuple[int, int]:
         self.calls.append(f"reconnect {init}")
         self.active = S.SCARD_PROTOCOL_T1
         return S.SCARD_S_SUCCESS, S.SCARD_PROTOCOL_T1
 
-    def SCardGetStatusChange(
-        self, ctx: int, timeout: int, states: list[Any]
-    ) -> tuple[int, list[Any]]:
+    def SCardGetStatusChange(self, ctx: int, timeout: int, states: list[Any]) -> tuple[int, list[Any]]:
         self.calls.append(f"status_change {timeout}")
         self.requests.append(list(states))
         if timeout == 5:
@@ -207,8 +199,7 @@ def test_transport_uses_the_pci_of_the_active_protocol(fake: FakeScard) -> None:
     assert t.transmit(b"\x00\xa4\x00\x00") == b"\x90\x00"
     assert fake.transmitted[0][1] == S.SCARD_PCI_T0
     assert any(
-        c
-        == f"connect share={S.SCARD_SHARE_SHARED} protocols={S.SCARD_PROTOCOL_T0 | S.SCARD_PROTOCOL_T1}"
+        c == f"connect share={S.SCARD_SHARE_SHARED} protocols={S.SCARD_PROTOCOL_T0 | S.SCARD_PROTOCOL_T1}"
         for c in fake.calls
     )
     t.reconnect(reset=True)
@@ -264,9 +255,7 @@ def test_connect_errors(fake: FakeScard, name: str, klass: type) -> None:
         PcscTransport("r").connect()
 
 
-def test_connect_after_service_restart(
-    fake: FakeScard, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_connect_after_service_restart(fake: FakeScard, monkeypatch: pytest.MonkeyPatch) -> None:
     results = [
         (S.SCARD_E_NO_SERVICE, 0, 0),
         (S.SCARD_S_SUCCESS, 5, S.SCARD_PROTOCOL_T1),
@@ -332,12 +321,7 @@ def test_not_connected(fake: FakeScard) -> None:
 def test_reader_states_and_wait(fake: FakeScard) -> None:
     states = pcsc.reader_states(["a", "b"])
     assert [s.name for s in states] == ["a", "b"]
-    assert (
-        states[0].present
-        and states[0].changed
-        and not states[0].mute
-        and states[0].atr == b"\x3b\x00"
-    )
+    assert states[0].present and states[0].changed and not states[0].mute and states[0].atr == b"\x3b\x00"
     change = pcsc.wait_for_change(states, 100, pnp_state=0x10000)
     assert change is not None and change.readers_changed and change.pnp_state == 0x20000
     assert len(change.states) == 2

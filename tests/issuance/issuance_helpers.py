@@ -13,7 +13,7 @@ from card_model.lifecycle import LifeCycle
 from emulator.card_os import CardOS
 from emulator.faults import Fault, FaultPlan, FaultyCard
 from emulator.psam import PsamCard
-from emulator.vpcd import Tear, VirtualCard
+from emulator.vpcd import CardWrapper, Tear, VirtualCard
 from terminal import flows
 from terminal.issuance import IssuanceOrder
 from terminal.journal_hook import JournalHook, MemoryJournal
@@ -42,26 +42,14 @@ def anchors() -> list[Any]:
     return [demo_ca().certificate]
 
 
-class InProcessTear:
+class InProcessTear(CardWrapper):
     """Turns the fault plan's :class:`emulator.vpcd.Tear` into what an
     in-process reader sees when the card is pulled: the card is gone from
     the transport and the command fails with ``CardRemovedError``."""
 
     def __init__(self, card: VirtualCard) -> None:
-        self.card = card
+        super().__init__(card)
         self.transport: InProcessTransport | None = None
-
-    def atr(self) -> bytes:
-        return self.card.atr()
-
-    def power_on(self) -> None:
-        self.card.power_on()
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
-    def reset(self) -> None:
-        self.card.reset()
 
     def process(self, apdu: bytes) -> bytes:
         try:

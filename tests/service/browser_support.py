@@ -25,16 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Browser, Page, Request, Response, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, Page, Request, Response, ViewportSize, expect, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import expect
 
 from emulator.foreign import FOREIGN_ATR as FOREIGN_ATR
 from emulator.foreign import ForeignCard as ForeignCard
 from emulator.presence import inserted as inserted
 from emulator.presence import wait_for_card
 from emulator.stack import PcscStack
-from emulator.vpcd import Tear, VirtualCard, VpcdLink
+from emulator.vpcd import CardWrapper, Tear, VirtualCard, VpcdLink
 from terminal.service.config import ServiceConfig, config_from_mapping
 from terminal.service.server import ServiceServer, bind_sockets
 
@@ -168,29 +167,17 @@ def pull(link: VpcdLink, reader: str) -> None:
     wait_for_card(reader, False)
 
 
-class TearingCard:
+class TearingCard(CardWrapper):
     """Wraps a card; once armed, the next command with INS ``ins`` pulls the card
     out of the reader without an answer (the command is not executed)."""
 
     def __init__(self, card: VirtualCard) -> None:
-        self.card = card
+        super().__init__(card)
         self.ins: int | None = None
         self.torn = threading.Event()
 
     def arm(self, ins: int) -> None:
         self.ins = ins
-
-    def atr(self) -> bytes:
-        return self.card.atr()
-
-    def power_on(self) -> None:
-        self.card.power_on()
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
-    def reset(self) -> None:
-        self.card.reset()
 
     def process(self, apdu: bytes) -> bytes:
         if self.ins is not None and len(apdu) > 1 and apdu[1] == self.ins:

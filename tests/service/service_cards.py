@@ -17,7 +17,7 @@ from emulator.foreign import FOREIGN_ATR as FOREIGN_ATR
 from emulator.foreign import ForeignCard as ForeignCard
 from emulator.presence import inserted as inserted
 from emulator.presence import wait_for_card as wait_for_card
-from emulator.vpcd import Tear, VirtualCard
+from emulator.vpcd import CardWrapper, Tear, VirtualCard
 
 CARD_SLOT = 12
 PSAM_SLOT = 13
@@ -39,29 +39,17 @@ WRONG_PIN = "975318"
 SECRETS = (INITIAL_PIN, SSN, NEW_PIN, OTHER_PIN, WRONG_PIN)
 
 
-class PullingCard:
+class PullingCard(CardWrapper):
     """A card that is pulled out when it receives a command with INS ``ins``
     (armed with :meth:`arm`): the vpcd link closes without an answer."""
 
     def __init__(self, card: VirtualCard) -> None:
-        self.card = card
+        super().__init__(card)
         self.ins: int | None = None
         self.pulled = False
 
     def arm(self, ins: int) -> None:
         self.ins = ins
-
-    def atr(self) -> bytes:
-        return self.card.atr()
-
-    def power_on(self) -> None:
-        self.card.power_on()
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
-    def reset(self) -> None:
-        self.card.reset()
 
     def process(self, apdu: bytes) -> bytes:
         if self.ins is not None and len(apdu) > 1 and apdu[1] == self.ins:

@@ -15,21 +15,21 @@ from emulator.foreign import ForeignCard as ForeignCard
 from emulator.presence import inserted as inserted
 from emulator.presence import wait_for_card as wait_for_card
 from emulator.psam import PsamCard
-from emulator.vpcd import Tear, VirtualCard
+from emulator.vpcd import CardWrapper, Tear, VirtualCard
 from terminal.journal_hook import JournalHook, MemoryJournal
 from terminal.keysource import PsamKeySource
 from terminal.keysource.base import KeySource
 from terminal.session import CardSession
 
 
-class TearingCard:
+class TearingCard(CardWrapper):
     """Wraps a card; when armed, the next command with INS ``ins`` tears the card
     out: executed first (``execute=True``, the card commits before answering) or
     not at all.  In process the transport loses the card and CardRemovedError is
     raised; over vpcd :class:`emulator.vpcd.Tear` closes the link."""
 
     def __init__(self, card: VirtualCard, *, transport: InProcessTransport | None = None) -> None:
-        self.card = card
+        super().__init__(card)
         self.transport = transport
         self.ins: int | None = None
         self.execute = True
@@ -37,18 +37,6 @@ class TearingCard:
 
     def arm(self, ins: int, *, execute: bool = True) -> None:
         self.ins, self.execute, self.torn = ins, execute, False
-
-    def atr(self) -> bytes:
-        return self.card.atr()
-
-    def power_on(self) -> None:
-        self.card.power_on()
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
-    def reset(self) -> None:
-        self.card.reset()
 
     def process(self, apdu: bytes) -> bytes:
         if self.ins is not None and len(apdu) > 1 and apdu[1] == self.ins:

@@ -179,10 +179,13 @@ class _CallCounter:
     """Counts the watcher's SCardGetStatusChange calls (its own threads only) by answer."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from smartcard import scard
+        from apdu import pcsc
 
+        scard = pcsc.scard  # pyscard is imported by apdu/pcsc.py alone
         self.answers: list[int] = []
         self.lists = 0
+        self.fine = {scard.SCARD_S_SUCCESS, scard.SCARD_E_TIMEOUT & 0xFFFFFFFF}
+        self.fine.add(scard.SCARD_E_CANCELLED & 0xFFFFFFFF)
         real_wait, real_list = scard.SCardGetStatusChange, scard.SCardListReaders
         lock = threading.Lock()
 
@@ -206,11 +209,7 @@ class _CallCounter:
         monkeypatch.setattr(scard, "SCardListReaders", list_readers)
 
     def unexpected(self) -> list[str]:
-        from smartcard import scard
-
-        fine = {scard.SCARD_S_SUCCESS, scard.SCARD_E_TIMEOUT & 0xFFFFFFFF}
-        fine.add(scard.SCARD_E_CANCELLED & 0xFFFFFFFF)
-        return [f"{code:08X}" for code in self.answers if code not in fine]
+        return [f"{code:08X}" for code in self.answers if code not in self.fine]
 
 
 def _event(kind: str, reader: str) -> Callable[[ReaderEvent], bool]:
@@ -253,5 +252,5 @@ def test_watcher_waits_on_all_sixteen_readers_without_polling(
     assert not thread.is_alive() and watcher.stopped
     assert counter.unexpected() == []  # never SCARD_E_INVALID_PARAMETER
     assert counter.lists <= 2  # the readers were listed at start, not re-read in a loop
-    assert idle <= groups  # at most the round already under way
+    assert idle <= 2 * groups  # at most a late round or two of the last removal
     assert busy <= groups * 40  # a few rounds per event, not a spin

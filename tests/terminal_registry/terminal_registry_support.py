@@ -18,7 +18,7 @@ from card_model.values import CardIdCode
 from emulator.card_os import CardOS
 from emulator.presence import inserted as inserted
 from emulator.presence import wait_for_card as wait_for_card
-from emulator.vpcd import Tear, VirtualCard
+from emulator.vpcd import CardWrapper, Tear, VirtualCard
 from terminal.journal_hook import RegistryJournal
 from terminal.keysource import PsamKeySource
 from terminal.presentation import PresentationGate
@@ -71,27 +71,15 @@ class FakeClock:
         self.now = self.now + timedelta(**kwargs)
 
 
-class TearingCard:
+class TearingCard(CardWrapper):
     """Executes the next command with INS ``ins`` and is pulled out before answering."""
 
     def __init__(self, card: VirtualCard) -> None:
-        self.card = card
+        super().__init__(card)
         self.ins: int | None = None
 
     def arm(self, ins: int) -> None:
         self.ins = ins
-
-    def atr(self) -> bytes:
-        return self.card.atr()
-
-    def power_on(self) -> None:
-        self.card.power_on()
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
-    def reset(self) -> None:
-        self.card.reset()
 
     def process(self, apdu: bytes) -> bytes:
         if self.ins is not None and len(apdu) > 1 and apdu[1] == self.ins:

@@ -16,7 +16,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from terminal_registry_support import CARD_SLOT, Terminal, gen3_card, inserted, register_demo
 
-from emulator.vpcd import VirtualCard
+from emulator.vpcd import CardWrapper, VirtualCard
 from terminal import flows
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,25 +24,13 @@ CHILD = Path(__file__).with_name("terminal_registry_crash_child.py")
 CHANGE_PIN = 0x5E
 
 
-class StallingCard:
+class StallingCard(CardWrapper):
     """Executes the next CHANGE PIN, then holds the answer until released."""
 
     def __init__(self, card: VirtualCard) -> None:
-        self.card = card
+        super().__init__(card)
         self.reached = threading.Event()
         self.release = threading.Event()
-
-    def atr(self) -> bytes:
-        return self.card.atr()
-
-    def power_on(self) -> None:
-        self.card.power_on()
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
-    def reset(self) -> None:
-        self.card.reset()
 
     def process(self, apdu: bytes) -> bytes:
         answer = self.card.process(apdu)

@@ -26,7 +26,7 @@ from card_model.purse import (
 from emulator.card_os import CardOS
 from emulator.presence import wait_for_card
 from emulator.psam import PsamCard
-from emulator.vpcd import Tear, VirtualCard
+from emulator.vpcd import CardWrapper, Tear, VirtualCard
 from terminal.journal_hook import JournalHook, MemoryJournal
 from terminal.keysource import PsamKeySource
 from terminal.keysource.base import KeySource
@@ -188,13 +188,13 @@ def session_for(
     return session, transport
 
 
-class NthTear:
+class NthTear(CardWrapper):
     """Wraps a card; when armed, the n-th APDU from now tears the card out,
     executed first (``after``) or not (``before``).  In process the transport
     loses the card (CardRemovedError); over vpcd :class:`Tear` closes the link."""
 
     def __init__(self, card: VirtualCard, transport: InProcessTransport | None = None) -> None:
-        self.card = card
+        super().__init__(card)
         self.transport = transport
         self.countdown = 0
         self.after = False
@@ -203,18 +203,6 @@ class NthTear:
 
     def arm(self, nth: int, *, after: bool) -> None:
         self.countdown, self.after, self.fired = nth, after, None
-
-    def atr(self) -> bytes:
-        return self.card.atr()
-
-    def power_on(self) -> None:
-        self.card.power_on()
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
-    def reset(self) -> None:
-        self.card.reset()
 
     def process(self, apdu_bytes: bytes) -> bytes:
         self.count += 1
