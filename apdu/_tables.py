@@ -17,9 +17,5 @@ __all__ = ["load_table"]
 @cache
 def load_table(name: str) -> dict[str, Any]:
     """Parse ``apdu/data/<name>.toml`` (cached for the process lifetime)."""
-    text = (
-        resources.files("apdu")
-        .joinpath("data", f"{name}.toml")
-        .read_text(encoding="utf-8")
-    )
+    text = resources.files("apdu").joinpath("data", f"{name}.toml").read_text(encoding="utf-8")
     return tomllib.loads(text)

@@ -24,9 +24,7 @@ EXTENDED_MAX_LE = 65536
 
 def _byte(name: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0xFF:
-        raise ProtocolError(
-            f"command APDU: {name} must be a byte 0..255, got {value!r}"
-        )
+        raise ProtocolError(f"command APDU: {name} must be a byte 0..255, got {value!r}")
     return value
 
 
@@ -48,15 +46,11 @@ class CommandApdu:
             if isinstance(self.data, (bytearray, memoryview)):
                 object.__setattr__(self, "data", bytes(self.data))
             else:
-                raise ProtocolError(
-                    f"command APDU: data must be bytes, got {type(self.data).__name__}"
-                )
+                raise ProtocolError(f"command APDU: data must be bytes, got {type(self.data).__name__}")
         le = self.le
         if le is not None:
             if isinstance(le, bool) or not isinstance(le, int):
-                raise ProtocolError(
-                    f"command APDU: le must be an int or None, got {le!r}"
-                )
+                raise ProtocolError(f"command APDU: le must be an int or None, got {le!r}")
             if le == 0:
                 le = EXTENDED_MAX_LE if self.extended else SHORT_MAX_LE
             if not 1 <= le <= EXTENDED_MAX_LE:
@@ -73,9 +67,7 @@ class CommandApdu:
                 f"command APDU: {n} data bytes / Le {le} do not fit a short APDU (extended=False)"
             )
         elif not isinstance(self.extended, bool):
-            raise ProtocolError(
-                f"command APDU: extended must be a bool or None, got {self.extended!r}"
-            )
+            raise ProtocolError(f"command APDU: extended must be a bool or None, got {self.extended!r}")
         if not n and le is None:
             object.__setattr__(self, "extended", False)  # case 1 has no length field
 
@@ -152,21 +144,15 @@ class CommandApdu:
         if b == 3:
             return make(b"", int.from_bytes(body[1:3], "big") or EXTENDED_MAX_LE, True)
         if b < 3:
-            raise ProtocolError(
-                f"command APDU: truncated extended length field ({b} body bytes)"
-            )
+            raise ProtocolError(f"command APDU: truncated extended length field ({b} body bytes)")
         lc = int.from_bytes(body[1:3], "big")
         if lc == 0:
             raise ProtocolError("command APDU: extended Lc of 0 is invalid")
         if b == 3 + lc:
             return make(body[3:], None, True)
         if b == 5 + lc:
-            return make(
-                body[3:-2], int.from_bytes(body[-2:], "big") or EXTENDED_MAX_LE, True
-            )
-        raise ProtocolError(
-            f"command APDU: extended Lc={lc} inconsistent with {b - 3} bytes after it"
-        )
+            return make(body[3:-2], int.from_bytes(body[-2:], "big") or EXTENDED_MAX_LE, True)
+        raise ProtocolError(f"command APDU: extended Lc={lc} inconsistent with {b - 3} bytes after it")
 
     # ------------------------------------------------------------- variants
 
@@ -187,9 +173,7 @@ class CommandApdu:
     def __repr__(self) -> str:
         from apdu.redaction import redact_command_data, render_hex
 
-        parts = [
-            f"CommandApdu({self.cla:02X} {self.ins:02X} {self.p1:02X} {self.p2:02X}"
-        ]
+        parts = [f"CommandApdu({self.cla:02X} {self.ins:02X} {self.p1:02X} {self.p2:02X}"]
         if self.data:
             shown = redact_command_data(self)
             parts.append(f" Lc={len(self.data)} data={render_hex(shown)}")

@@ -137,9 +137,7 @@ class _BcdEthnicity(cs.Adapter):  # type: ignore[misc]
     @staticmethod
     def _validate(code: str) -> str:
         codes = _codes()
-        if not (
-            1 <= int(code) <= codes["ethnicity_max"] or code in codes["ethnicity_extra"]
-        ):
+        if not (1 <= int(code) <= codes["ethnicity_max"] or code in codes["ethnicity_extra"]):
             raise cs.ValidationError("not a GB/T 3304 ethnicity code")
         return code
 
@@ -177,9 +175,7 @@ class _PaddedText(cs.Adapter):  # type: ignore[misc]
             raise _CharsError("control characters are not allowed")
         if self.charset == "digits" and not (text.isascii() and text.isdigit()):
             raise _CharsError("only decimal digits are allowed")
-        if self.charset == "printable" and not all(
-            0x20 <= ord(ch) < 0x7F for ch in text
-        ):
+        if self.charset == "printable" and not all(0x20 <= ord(ch) < 0x7F for ch in text):
             raise _CharsError("only printable ASCII is allowed")
 
     def _decode(self, obj: bytes, context: Any, path: str) -> str:
@@ -223,11 +219,7 @@ class _Ssn(cs.Adapter):  # type: ignore[misc]
 
     @staticmethod
     def _validate(text: str) -> str:
-        if (
-            len(text) != 18
-            or not text[:17].isdigit()
-            or not (text[17].isdigit() or text[17] == "X")
-        ):
+        if len(text) != 18 or not text[:17].isdigit() or not (text[17].isdigit() or text[17] == "X"):
             raise _CharsError("a social security number is 17 digits and a digit or X")
         return text
 
@@ -267,9 +259,7 @@ class CardIdentification:
         try:
             raw = bytes.fromhex(text)
         except ValueError:
-            raise InvalidInput(
-                "card identification code: not hexadecimal", kind="chars"
-            ) from None
+            raise InvalidInput("card identification code: not hexadecimal", kind="chars") from None
         value: CardIdentification = card_id.decode(raw, error=InvalidInput)
         return value
 
@@ -317,17 +307,13 @@ class _Binary(cs.Adapter):  # type: ignore[misc]
 class Codec:
     """A construct object with strict length checks and project exceptions."""
 
-    def __init__(
-        self, name: str, con: cs.Construct, size: int, max_size: int = 255
-    ) -> None:
+    def __init__(self, name: str, con: cs.Construct, size: int, max_size: int = 255) -> None:
         self.name = name
         self.con = con
         self.size = size
         self.max_size = max_size
 
-    def decode(
-        self, raw: bytes, *, error: type[ProtocolError | InvalidInput] = ProtocolError
-    ) -> Any:
+    def decode(self, raw: bytes, *, error: type[ProtocolError | InvalidInput] = ProtocolError) -> Any:
         raw = bytes(raw)
         if self.size and len(raw) != self.size:
             raise error(f"{self.name}: {len(raw)} bytes, expected {self.size}")
@@ -342,9 +328,7 @@ class Codec:
         try:
             raw: bytes = self.con.build(value)
         except _LengthError as exc:
-            raise InvalidInput(
-                f"{self.name}: {_describe(exc)}", kind="length"
-            ) from None
+            raise InvalidInput(f"{self.name}: {_describe(exc)}", kind="length") from None
         except cs.ConstructError as exc:
             raise InvalidInput(f"{self.name}: {_describe(exc)}", kind="chars") from None
         return raw
@@ -373,12 +357,8 @@ def bcd_digits(size: int) -> Codec:
 def _make_codec(kind: str, name: str, size: int, max_size: int) -> Codec:
     makers: dict[str, Any] = {
         "card_id": lambda: _CardId(),
-        "ascii": lambda: _PaddedText(
-            size, "ascii", max_size=max_size, charset="printable"
-        ),
-        "ascii_digits": lambda: _PaddedText(
-            size, "ascii", max_size=max_size, charset="digits", exact=True
-        ),
+        "ascii": lambda: _PaddedText(size, "ascii", max_size=max_size, charset="printable"),
+        "ascii_digits": lambda: _PaddedText(size, "ascii", max_size=max_size, charset="digits", exact=True),
         "gbk": lambda: _PaddedText(size, "gbk", max_size=max_size),
         "binary": lambda: _Binary(size),
         "bcd_date": lambda: _BcdDate(),
@@ -434,10 +414,7 @@ class Element:
 @cache
 def _build() -> tuple[Mapping[int, Element], Mapping[str, tuple[int, int]]]:
     table = load_table("elements")
-    files = {
-        name: (int(row["fid"], 16), int(row["sfi"]))
-        for name, row in table["files"].items()
-    }
+    files = {name: (int(row["fid"], 16), int(row["sfi"])) for name, row in table["files"].items()}
     out: dict[int, Element] = {}
     for row in table["element"]:
         tag = int(row["tag"], 16)
@@ -508,9 +485,7 @@ def encode_pin(pin: str) -> bytes:
     if not isinstance(pin, str) or not pin.isascii() or not pin.isdigit():
         raise InvalidInput("PIN: only decimal digits are allowed", kind="chars")
     if not low <= len(pin) <= high:
-        raise PinEntryError(
-            f"PIN: {len(pin)} digits, {low}..{high} allowed", kind="length"
-        )
+        raise PinEntryError(f"PIN: {len(pin)} digits, {low}..{high} allowed", kind="length")
     text = pin if len(pin) % 2 == 0 else pin + "F"
     return bytes.fromhex(text)
 

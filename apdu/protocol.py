@@ -135,9 +135,7 @@ class ApduProtocol:
             return self._send_chained(cmd)
         if cmd.extended and not self.extended_length:
             # Data fit a short APDU; ask for 256 and collect the rest via 61xx.
-            cmd = replace(
-                cmd, le=SHORT_MAX_LE if cmd.le is not None else None, extended=False
-            )
+            cmd = replace(cmd, le=SHORT_MAX_LE if cmd.le is not None else None, extended=False)
         return self._complete(cmd, cmd)
 
     def _send_chained(self, cmd: CommandApdu) -> ResponseApdu:
@@ -147,9 +145,7 @@ class ApduProtocol:
                 "messaging cannot be chained; split the write at the application level"
             )
         if cmd.cla & 0x80 and cmd.cla & CHAINING_BIT:
-            raise ProtocolError(
-                f"command CLA {cmd.cla:02X} already has the chaining bit"
-            )
+            raise ProtocolError(f"command CLA {cmd.cla:02X} already has the chaining bit")
         block = _limit("chain_block")
         chunks = [cmd.data[i : i + block] for i in range(0, len(cmd.data), block)]
         for chunk in chunks[:-1]:
@@ -200,15 +196,11 @@ class ApduProtocol:
             )
             response = self._exchange(get, origin)
             if response.sw1 == 0x6C:
-                response = self._exchange(
-                    get.with_le(response.sw2 or SHORT_MAX_LE), origin
-                )
+                response = self._exchange(get.with_le(response.sw2 or SHORT_MAX_LE), origin)
             data += response.data
         return ResponseApdu(bytes(data), response.sw)
 
-    def _exchange(
-        self, cmd: CommandApdu, origin: CommandApdu | None = None
-    ) -> ResponseApdu:
+    def _exchange(self, cmd: CommandApdu, origin: CommandApdu | None = None) -> ResponseApdu:
         """One transmit (plus a safe retry for idempotent commands)."""
         origin = origin or cmd
         raw_cmd = cmd.encode()
@@ -225,10 +217,6 @@ class ApduProtocol:
                     continue
                 raise
             if self.tracer is not None:
-                self.tracer.response(
-                    raw, cmd=origin if cmd.ins == self._gr_ins else cmd
-                )
+                self.tracer.response(raw, cmd=origin if cmd.ins == self._gr_ins else cmd)
             return ResponseApdu.decode(raw)
-        raise TransportError(
-            "transmit failed"
-        )  # unreachable: the loop returns or raises
+        raise TransportError("transmit failed")  # unreachable: the loop returns or raises

@@ -64,14 +64,10 @@ class Policy:
     mac_length: int
 
     def command_hidden(self, cmd: CommandApdu, current_ef: int | None) -> bool:
-        return cmd.sensitive or any(
-            r.command and r.matches(cmd, current_ef) for r in self.rules
-        )
+        return cmd.sensitive or any(r.command and r.matches(cmd, current_ef) for r in self.rules)
 
     def response_hidden(self, cmd: CommandApdu, current_ef: int | None) -> bool:
-        return cmd.sensitive or any(
-            r.response and r.matches(cmd, current_ef) for r in self.rules
-        )
+        return cmd.sensitive or any(r.response and r.matches(cmd, current_ef) for r in self.rules)
 
     def rules_for(self, cmd: CommandApdu, current_ef: int | None) -> list[str]:
         return [r.name for r in self.rules if r.matches(cmd, current_ef)]
@@ -96,9 +92,7 @@ def load_policy() -> Policy:
     return Policy(rules=tuple(rules), mac_length=int(table["sm"]["mac_length"]))
 
 
-def _command_data_segments(
-    cmd: CommandApdu, policy: Policy, current_ef: int | None
-) -> list[Segment]:
+def _command_data_segments(cmd: CommandApdu, policy: Policy, current_ef: int | None) -> list[Segment]:
     data = cmd.data
     if not data:
         return []

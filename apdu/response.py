@@ -21,25 +21,15 @@ class ResponseApdu:
             if isinstance(self.data, (bytearray, memoryview)):
                 object.__setattr__(self, "data", bytes(self.data))
             else:
-                raise ProtocolError(
-                    f"response APDU: data must be bytes, got {type(self.data).__name__}"
-                )
-        if (
-            isinstance(self.sw, bool)
-            or not isinstance(self.sw, int)
-            or not 0 <= self.sw <= 0xFFFF
-        ):
-            raise ProtocolError(
-                f"response APDU: status word must be 0x0000..0xFFFF, got {self.sw!r}"
-            )
+                raise ProtocolError(f"response APDU: data must be bytes, got {type(self.data).__name__}")
+        if isinstance(self.sw, bool) or not isinstance(self.sw, int) or not 0 <= self.sw <= 0xFFFF:
+            raise ProtocolError(f"response APDU: status word must be 0x0000..0xFFFF, got {self.sw!r}")
 
     @classmethod
     def decode(cls, raw: bytes) -> ResponseApdu:
         raw = bytes(raw)
         if len(raw) < 2:
-            raise ProtocolError(
-                f"response APDU: {len(raw)} bytes, the status word needs 2"
-            )
+            raise ProtocolError(f"response APDU: {len(raw)} bytes, the status word needs 2")
         return cls(raw[:-2], int.from_bytes(raw[-2:], "big"))
 
     def encode(self) -> bytes:
@@ -63,9 +53,7 @@ class ResponseApdu:
     def describe(self) -> tuple[str, str]:
         return describe(self.sw)
 
-    def check(
-        self, context: Context | None = None, *, accept: Collection[int] = ()
-    ) -> ResponseApdu:
+    def check(self, context: Context | None = None, *, accept: Collection[int] = ()) -> ResponseApdu:
         """Raise the mapped :class:`~apdu.errors.CardError` unless the SW is
         9000 or listed in ``accept`` (e.g. ``{0x6283}`` for a blocked SSSE
         SELECT, ``{0x6282}`` for a short READ BINARY).  Returns ``self``."""

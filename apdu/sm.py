@@ -61,9 +61,7 @@ ChallengeSource = Callable[[], bytes]
 def iv_from_challenge(challenge: bytes, block_size: int = 16) -> bytes:
     """The challenge right-padded with zeros to the cipher block size (16 SM4, 8 3DES)."""
     if block_size not in (8, 16):
-        raise ProtocolError(
-            f"secure messaging: block size must be 8 or 16, got {block_size}"
-        )
+        raise ProtocolError(f"secure messaging: block size must be 8 or 16, got {block_size}")
     if not challenge or len(challenge) > block_size:
         raise ProtocolError(
             f"secure messaging: a {len(challenge)}-byte challenge does not fit a {block_size}-byte IV"
@@ -83,17 +81,13 @@ def mac_input(cmd: CommandApdu) -> bytes:
     if not cmd.secure_messaging:
         raise ProtocolError(f"secure messaging: CLA {cmd.cla:02X} lacks the SM bit 04")
     if len(cmd.data) < MAC_LENGTH:
-        raise ProtocolError(
-            f"secure messaging: {len(cmd.data)} data bytes cannot hold a 4-byte MAC"
-        )
+        raise ProtocolError(f"secure messaging: {len(cmd.data)} data bytes cannot hold a 4-byte MAC")
     return cmd.header + _lc_field(len(cmd.data)) + cmd.data[:-MAC_LENGTH]
 
 
 def _first_mac_bytes(value: bytes) -> bytes:
     if not isinstance(value, (bytes, bytearray)) or len(value) < MAC_LENGTH:
-        raise ProtocolError(
-            "secure messaging: the MAC provider returned fewer than 4 bytes"
-        )
+        raise ProtocolError("secure messaging: the MAC provider returned fewer than 4 bytes")
     return bytes(value[:MAC_LENGTH])
 
 
@@ -114,9 +108,7 @@ def wrap_command(
     if encrypt is not None and data:
         data = bytes(encrypt(data))
     placeholder = bytes(MAC_LENGTH)
-    draft = replace(
-        cmd, cla=cmd.cla | SM_CLA_BIT, data=data + placeholder, extended=None
-    )
+    draft = replace(cmd, cla=cmd.cla | SM_CLA_BIT, data=data + placeholder, extended=None)
     tag = _first_mac_bytes(mac.mac(mac_input(draft), bytes(iv)))
     return replace(draft, data=data + tag, extended=None)
 
@@ -149,9 +141,7 @@ def verify_response_mac(
     A mismatch raises :class:`SecureMessagingError` with national code -15
     (check value error) and no SW (the card answered success)."""
     if len(response.data) < MAC_LENGTH:
-        raise ProtocolError(
-            f"response MAC: {len(response.data)} data bytes cannot hold a 4-byte MAC"
-        )
+        raise ProtocolError(f"response MAC: {len(response.data)} data bytes cannot hold a 4-byte MAC")
     payload, received = response.data[:-MAC_LENGTH], response.data[-MAC_LENGTH:]
     message = payload + (response.sw.to_bytes(2, "big") if include_sw else b"")
     expected = _first_mac_bytes(mac.mac(message, bytes(iv)))
@@ -168,13 +158,9 @@ def card_challenge(protocol: ApduProtocol, length: int = 4) -> ChallengeSource:
         raise ProtocolError(f"GET CHALLENGE: length must be 4, 8 or 16, got {length}")
 
     def get() -> bytes:
-        response = protocol.send(
-            CommandApdu(0x00, INS_GET_CHALLENGE, 0x00, 0x00, le=length)
-        )
+        response = protocol.send(CommandApdu(0x00, INS_GET_CHALLENGE, 0x00, 0x00, le=length))
         if len(response.data) != length:
-            raise ProtocolError(
-                f"GET CHALLENGE: {len(response.data)} bytes answered, {length} asked"
-            )
+            raise ProtocolError(f"GET CHALLENGE: {len(response.data)} bytes answered, {length} asked")
         return response.data
 
     return get
@@ -195,9 +181,7 @@ class SecureChannel:
         encrypt: Callable[[bytes], bytes] | None = None,
     ) -> None:
         if block_size not in (8, 16):
-            raise ProtocolError(
-                f"secure messaging: block size must be 8 or 16, got {block_size}"
-            )
+            raise ProtocolError(f"secure messaging: block size must be 8 or 16, got {block_size}")
         self.protocol = protocol
         self.mac = mac
         self.challenge = challenge or card_challenge(protocol)
@@ -207,12 +191,8 @@ class SecureChannel:
     def wrap(self, cmd: CommandApdu, *, encrypt: bool = False) -> CommandApdu:
         iv = iv_from_challenge(self.challenge(), self.block_size)
         if encrypt and self.encrypt is None:
-            raise ProtocolError(
-                "secure messaging: encryption asked but no encrypt function configured"
-            )
-        return wrap_command(
-            cmd, iv, self.mac, encrypt=self.encrypt if encrypt else None
-        )
+            raise ProtocolError("secure messaging: encryption asked but no encrypt function configured")
+        return wrap_command(cmd, iv, self.mac, encrypt=self.encrypt if encrypt else None)
 
     def send(
         self,

@@ -93,9 +93,7 @@ def _parse_pattern(pattern: str) -> tuple[int, int, int]:
 def _resolve_class(name: str) -> type[CardError]:
     klass = getattr(errors, name, None)
     if not (isinstance(klass, type) and issubclass(klass, CardError)):
-        raise TypeError(
-            f"status_words.toml names {name!r}, which is not a CardError class"
-        )
+        raise TypeError(f"status_words.toml names {name!r}, which is not a CardError class")
     return klass
 
 
@@ -104,9 +102,7 @@ def _entries() -> tuple[_Entry, ...]:
     out: list[_Entry] = []
     for row in load_table("status_words")["sw"]:
         mask, value, specificity = _parse_pattern(row["pattern"])
-        classes = {
-            k: _resolve_class(row[k]) for k in ("class", "pin", "key") if k in row
-        }
+        classes = {k: _resolve_class(row[k]) for k in ("class", "pin", "key") if k in row}
         out.append(
             _Entry(
                 pattern=row["pattern"].upper().replace("X", "x"),
@@ -135,11 +131,7 @@ def lookup(sw: int) -> StatusWord:
     _check(sw)
     entry = next(e for e in _entries() if e.matches(sw))
     wildcard = sw & ~entry.mask & 0xFFFF
-    n = (
-        wildcard >> _trailing_zero_bits(~entry.mask & 0xFFFF)
-        if wildcard or ~entry.mask & 0xFFFF
-        else 0
-    )
+    n = wildcard >> _trailing_zero_bits(~entry.mask & 0xFFFF) if wildcard or ~entry.mask & 0xFFFF else 0
     return StatusWord(
         sw=sw,
         pattern=entry.pattern,

@@ -37,14 +37,8 @@ MAX_LENGTH_BYTES = 4
 
 
 def _tag_bytes(tag: int) -> bytes:
-    if (
-        isinstance(tag, bool)
-        or not isinstance(tag, int)
-        or not 0 < tag < 1 << (8 * MAX_TAG_BYTES)
-    ):
-        raise ProtocolError(
-            f"TLV: tag must be a positive int of at most {MAX_TAG_BYTES} bytes, got {tag!r}"
-        )
+    if isinstance(tag, bool) or not isinstance(tag, int) or not 0 < tag < 1 << (8 * MAX_TAG_BYTES):
+        raise ProtocolError(f"TLV: tag must be a positive int of at most {MAX_TAG_BYTES} bytes, got {tag!r}")
     return tag.to_bytes((tag.bit_length() + 7) // 8, "big")
 
 
@@ -65,14 +59,10 @@ def _validate_tag_bytes(raw: bytes, where: str) -> None:
     if len(raw) < 2:
         raise ProtocolError(f"TLV{where}: tag {raw.hex().upper()} is truncated")
     if raw[1] == 0x80:
-        raise ProtocolError(
-            f"TLV{where}: tag {raw.hex().upper()} is not minimally encoded"
-        )
+        raise ProtocolError(f"TLV{where}: tag {raw.hex().upper()} is not minimally encoded")
     for b in raw[1:-1]:
         if not b & 0x80:
-            raise ProtocolError(
-                f"TLV{where}: tag {raw.hex().upper()} ends before its last byte"
-            )
+            raise ProtocolError(f"TLV{where}: tag {raw.hex().upper()} ends before its last byte")
     if raw[-1] & 0x80:
         raise ProtocolError(f"TLV{where}: tag {raw.hex().upper()} is truncated")
 
@@ -94,9 +84,7 @@ def decode_tag(data: bytes, offset: int = 0) -> tuple[int, int]:
                 raise ProtocolError(f"TLV: tag at offset {offset} is truncated")
             end += 1
             if end - offset > MAX_TAG_BYTES:
-                raise ProtocolError(
-                    f"TLV: tag at offset {offset} is longer than {MAX_TAG_BYTES} bytes"
-                )
+                raise ProtocolError(f"TLV: tag at offset {offset} is longer than {MAX_TAG_BYTES} bytes")
             if not data[end - 1] & 0x80:
                 break
     raw = bytes(data[offset:end])
@@ -123,19 +111,13 @@ def decode_length(data: bytes, offset: int) -> tuple[int, int]:
     if first < 0x80:
         return first, offset + 1
     if first == 0x80:
-        raise ProtocolError(
-            f"TLV: indefinite length (80) at offset {offset} is not allowed"
-        )
+        raise ProtocolError(f"TLV: indefinite length (80) at offset {offset} is not allowed")
     size = first & 0x7F
     if size > MAX_LENGTH_BYTES:
-        raise ProtocolError(
-            f"TLV: length field {first:02X} at offset {offset} is too long"
-        )
+        raise ProtocolError(f"TLV: length field {first:02X} at offset {offset} is too long")
     if offset + 1 + size > len(data):
         raise ProtocolError(f"TLV: length at offset {offset} is truncated")
-    return int.from_bytes(
-        data[offset + 1 : offset + 1 + size], "big"
-    ), offset + 1 + size
+    return int.from_bytes(data[offset + 1 : offset + 1 + size], "big"), offset + 1 + size
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,9 +140,7 @@ class Tlv:
         object.__setattr__(self, "children", children)
         if children:
             if not self.constructed:
-                raise ProtocolError(
-                    f"TLV {self.tag:X}: a primitive tag cannot have children"
-                )
+                raise ProtocolError(f"TLV {self.tag:X}: a primitive tag cannot have children")
             if any(not isinstance(c, Tlv) for c in children):
                 raise ProtocolError(f"TLV {self.tag:X}: children must be Tlv objects")
             joined = b"".join(c.encode() for c in children)
@@ -203,9 +183,7 @@ class Tlv:
         return f"Tlv({self.tag:X}, {self.value.hex().upper()})"
 
 
-def _parse(
-    data: bytes, start: int, end: int, depth: int, skip_padding: bool
-) -> list[Tlv]:
+def _parse(data: bytes, start: int, end: int, depth: int, skip_padding: bool) -> list[Tlv]:
     if depth > MAX_DEPTH:
         raise ProtocolError(f"TLV: nesting deeper than {MAX_DEPTH} levels")
     out: list[Tlv] = []
@@ -253,9 +231,7 @@ def parse_one(data: bytes) -> Tlv:
         raise ProtocolError("TLV: empty input, expected one object")
     objs = _parse(data, 0, len(data), 1, False)
     if len(objs) != 1:
-        raise ProtocolError(
-            f"TLV: expected one object, found {len(objs)} (trailing bytes)"
-        )
+        raise ProtocolError(f"TLV: expected one object, found {len(objs)} (trailing bytes)")
     return objs[0]
 
 
@@ -281,9 +257,7 @@ def parse_records(data: bytes) -> list[tuple[int, bytes]]:
         if tag in (0x00, 0xFF):
             raise ProtocolError(f"record at offset {offset}: tag {tag:02X} is invalid")
         if offset + 1 >= len(data):
-            raise ProtocolError(
-                f"record {tag:02X} at offset {offset}: missing length byte"
-            )
+            raise ProtocolError(f"record {tag:02X} at offset {offset}: missing length byte")
         length = data[offset + 1]
         start = offset + 2
         if start + length > len(data):
@@ -300,9 +274,7 @@ def parse_record(data: bytes, expected_tag: int | None = None) -> tuple[int, byt
     """Parse exactly one record (as answered by READ RECORD of one record)."""
     records = parse_records(data)
     if len(records) != 1:
-        raise ProtocolError(
-            f"record: expected exactly one record, found {len(records)}"
-        )
+        raise ProtocolError(f"record: expected exactly one record, found {len(records)}")
     tag, value = records[0]
     if expected_tag is not None and tag != expected_tag:
         raise ProtocolError(f"record: expected tag {expected_tag:02X}, got {tag:02X}")
@@ -313,9 +285,7 @@ def encode_record(tag: int, value: bytes) -> bytes:
     _check_record_tag(tag)
     value = bytes(value)
     if len(value) > 0xFF:
-        raise ProtocolError(
-            f"record {tag:02X}: value of {len(value)} bytes exceeds 255"
-        )
+        raise ProtocolError(f"record {tag:02X}: value of {len(value)} bytes exceeds 255")
     return bytes((tag, len(value))) + value
 
 

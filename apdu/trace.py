@@ -93,9 +93,7 @@ class Tracer:
 
     # -- recording --------------------------------------------------------
 
-    def command(
-        self, cmd: CommandApdu, *, redact_as: CommandApdu | None = None
-    ) -> TranscriptEntry:
+    def command(self, cmd: CommandApdu, *, redact_as: CommandApdu | None = None) -> TranscriptEntry:
         """Record a command.  ``redact_as``: apply another command's policy
         (e.g. the chunks of a chained command)."""
         segs = self.redactor.command(cmd)
@@ -126,14 +124,10 @@ class Tracer:
 
     def _record(self, direction: Direction, segs: Sequence[Segment]) -> TranscriptEntry:
         redacted = any(isinstance(s, int) for s in segs)
-        entry = TranscriptEntry(
-            direction, render_hex(segs, sep=""), redacted, self._clock() - self._t0
-        )
+        entry = TranscriptEntry(direction, render_hex(segs, sep=""), redacted, self._clock() - self._t0)
         self.entries.append(entry)
         if self.log.isEnabledFor(logging.DEBUG):
-            self.log.debug(
-                "%s%s %s", self._prefix(), direction, render_hex(segs, sep=" ")
-            )
+            self.log.debug("%s%s %s", self._prefix(), direction, render_hex(segs, sep=" "))
         if self._file is not None:
             self._file.write(entry.to_json() + "\n")
             self._file.flush()
@@ -164,9 +158,7 @@ def parse_transcript(lines: Iterable[str]) -> list[TranscriptEntry]:
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ProtocolError(
-                f"transcript line {number}: not JSON ({exc.msg})"
-            ) from None
+            raise ProtocolError(f"transcript line {number}: not JSON ({exc.msg})") from None
         if not isinstance(obj, dict):
             raise ProtocolError(f"transcript line {number}: expected an object")
         direction = obj.get("dir")
@@ -178,11 +170,7 @@ def parse_transcript(lines: Iterable[str]) -> list[TranscriptEntry]:
         _check_hex(number, direction, hex_text)
         redacted = obj.get("redacted", "**(" in hex_text)
         t = obj.get("t", 0.0)
-        if (
-            not isinstance(redacted, bool)
-            or isinstance(t, bool)
-            or not isinstance(t, (int, float))
-        ):
+        if not isinstance(redacted, bool) or isinstance(t, bool) or not isinstance(t, (int, float)):
             raise ProtocolError(f"transcript line {number}: bad 'redacted' or 't'")
         out.append(TranscriptEntry(direction, hex_text.strip(), redacted, float(t)))
     return out
@@ -223,9 +211,7 @@ def _norm(hex_text: str) -> str:
     return hex_text.upper().replace(" ", "")
 
 
-def compare_transcripts(
-    expected: Sequence[TranscriptEntry], actual: Sequence[TranscriptEntry]
-) -> list[str]:
+def compare_transcripts(expected: Sequence[TranscriptEntry], actual: Sequence[TranscriptEntry]) -> list[str]:
     """Differences between two transcripts, ignoring timestamps (empty = equal).
 
     In the expected hex, ``..`` matches any single byte (for values that

@@ -71,9 +71,12 @@ class VpcdEntry:
 
 
 #: Our reader.conf: slot N of the stack listens on 35963 + N.
-OWN_ENTRIES: tuple[VpcdEntry, ...] = (VpcdEntry("Virtual PCD", VPCD_BASE_PORT),) + tuple(
-    VpcdEntry(f"Virtual PCD {letter}", VPCD_BASE_PORT + 2 * index)
-    for index, letter in enumerate("BCDEFGH", start=1)
+OWN_ENTRIES: tuple[VpcdEntry, ...] = (
+    VpcdEntry("Virtual PCD", VPCD_BASE_PORT),
+    *(
+        VpcdEntry(f"Virtual PCD {letter}", VPCD_BASE_PORT + 2 * index)
+        for index, letter in enumerate("BCDEFGH", start=1)
+    ),
 )
 
 _READER_NAME = re.compile(r"^(?P<friendly>.+) (?P<reader>[0-9A-F]{2}) (?P<slot>[0-9A-F]{2})$")

@@ -25,7 +25,7 @@ __all__ = ["SUBPROTOCOL", "build_event_router", "presented_token"]
 log = logging.getLogger("sscard.service.events")
 
 SUBPROTOCOL = "sscard.v1"
-TOKEN_PREFIX = "bearer."
+TOKEN_PREFIX = "bearer."  # noqa: S105 - a subprotocol prefix, not a secret
 
 
 def presented_token(websocket: WebSocket) -> tuple[str | None, bool]:

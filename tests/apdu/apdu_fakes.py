@@ -16,9 +16,7 @@ class ScriptedTransport:
 
     Script items: ``(expected command hex, response hex or an exception)``."""
 
-    def __init__(
-        self, script: Sequence[Step], *, protocol: ProtocolName = "T0"
-    ) -> None:
+    def __init__(self, script: Sequence[Step], *, protocol: ProtocolName = "T0") -> None:
         self.script = list(script)
         self.sent: list[bytes] = []
         self._protocol: ProtocolName = protocol

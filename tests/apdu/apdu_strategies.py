@@ -16,26 +16,16 @@ def command_apdus(draw: st.DrawFn) -> CommandApdu:
     max_data = 700 if extended else 255
     data = draw(st.binary(max_size=max_data))
     le = draw(st.none() | st.integers(1, 65536 if extended else 256))
-    return CommandApdu(
-        draw(byte), draw(byte), draw(byte), draw(byte), data, le, extended
-    )
+    return CommandApdu(draw(byte), draw(byte), draw(byte), draw(byte), data, le, extended)
 
 
 def _tag(constructed: bool) -> st.SearchStrategy[int]:
     flag = 0x20 if constructed else 0x00
     one = st.sampled_from(
-        [
-            c
-            for c in range(256)
-            if (c & 0x1F) != 0x1F and (c & 0x20) == flag and c not in (0, 0xFF)
-        ]
+        [c for c in range(256) if (c & 0x1F) != 0x1F and (c & 0x20) == flag and c not in (0, 0xFF)]
     )
     first = st.sampled_from(
-        [
-            c
-            for c in range(256)
-            if (c & 0x1F) == 0x1F and (c & 0x20) == flag and c != 0xFF
-        ]
+        [c for c in range(256) if (c & 0x1F) == 0x1F and (c & 0x20) == flag and c != 0xFF]
     )
     two = st.tuples(first, st.integers(0x1F, 0x7F)).map(lambda t: (t[0] << 8) | t[1])
     three = st.tuples(first, st.integers(0x81, 0xFF), st.integers(0, 0x7F)).map(

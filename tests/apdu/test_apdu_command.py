@@ -123,10 +123,7 @@ def test_immutability() -> None:
 
 def test_repr_shows_public_data() -> None:
     text = repr(CommandApdu(0x00, 0xA4, 0x04, 0x00, SSSE, le=256))
-    assert (
-        text
-        == "CommandApdu(00 A4 04 00 Lc=15 data=73 78 31 2E 73 68 2E C9 E7 BB E1 B1 A3 D5 CF Le=256)"
-    )
+    assert text == "CommandApdu(00 A4 04 00 Lc=15 data=73 78 31 2E 73 68 2E C9 E7 BB E1 B1 A3 D5 CF Le=256)"
 
 
 @pytest.mark.parametrize(
@@ -147,9 +144,7 @@ def test_repr_redacts_secrets(cmd: CommandApdu) -> None:
 
 def test_repr_hides_only_the_mac_of_sm_commands() -> None:
     cmd = CommandApdu(0x04, 0xD6, 0x8D, 0x00, bytes.fromhex("0102030405AABBCCDD"))
-    assert (
-        repr(cmd) == "CommandApdu(04 D6 8D 00 Lc=9 data=01 02 03 04 05 **(4 bytes)**)"
-    )
+    assert repr(cmd) == "CommandApdu(04 D6 8D 00 Lc=9 data=01 02 03 04 05 **(4 bytes)**)"
 
 
 def test_sensitive_does_not_affect_equality() -> None:

@@ -38,14 +38,8 @@ def test_table_matches_card_os() -> None:
         "EF07": 7,
     }
     lengths = {e.name: e.length for e in ELEMENTS.values()}
-    assert (
-        lengths["card_id"] == 16 and lengths["name"] == 30 and lengths["address"] == 80
-    )
-    assert (
-        lengths["phone"] == 20
-        and lengths["occupation"] == 30
-        and lengths["postcode"] == 6
-    )
+    assert lengths["card_id"] == 16 and lengths["name"] == 30 and lengths["address"] == 80
+    assert lengths["phone"] == 20 and lengths["occupation"] == 30 and lengths["postcode"] == 6
     assert element("ssn").tag == 8 and element(0x0D).name == "birth_date"
     with pytest.raises(InvalidInput):
         element("nope")
@@ -82,9 +76,7 @@ def test_every_element_round_trips_a_sample() -> None:
 
 def test_spec_examples() -> None:
     # domain sheet: "00 B2 03 04 00 answers 03 04 33 2E 30 30"
-    assert element("spec_version").encode_record("3.00") == bytes.fromhex(
-        "0304332E3030"
-    )
+    assert element("spec_version").encode_record("3.00") == bytes.fromhex("0304332E3030")
     assert element("issue_date").encode("2025-03-01") == bytes.fromhex("20250301")
     assert element("ethnicity").encode("01") == b"\x01"
     assert element("birthplace").encode("110102") == bytes.fromhex("110102")
@@ -215,9 +207,7 @@ def test_pin_errors_do_not_contain_the_pin() -> None:
     assert "12345" not in str(info.value) and info.value.national_code == -41
     with pytest.raises(PinEntryError) as info2:
         encode_pin("123")
-    assert info2.value.national_code == -33 and "123" not in str(info2.value).replace(
-        "3 digits", ""
-    )
+    assert info2.value.national_code == -33 and "123" not in str(info2.value).replace("3 digits", "")
     with pytest.raises(ProtocolError):
         decode_pin(bytes.fromhex("12A456"))
     with pytest.raises(ProtocolError):
@@ -236,9 +226,7 @@ def test_date_round_trip(value: dt.date) -> None:
 
 @given(
     st.text(
-        alphabet=st.characters(
-            codec="gbk", min_codepoint=0x20, exclude_characters="\x7f"
-        ),
+        alphabet=st.characters(codec="gbk", min_codepoint=0x20, exclude_characters="\x7f"),
         max_size=15,
     )
 )

@@ -44,9 +44,7 @@ from apdu.errors import (
 ALL_CLASSES = [
     obj
     for name, obj in vars(errors).items()
-    if inspect.isclass(obj)
-    and issubclass(obj, SscardError)
-    and not name.startswith("_")
+    if inspect.isclass(obj) and issubclass(obj, SscardError) and not name.startswith("_")
 ]
 
 # Domain facts sheet §2: every code callers switch on.
@@ -213,12 +211,8 @@ def test_authentication_failed_keeps_minus_sw() -> None:
 def test_blocked_classes() -> None:
     assert PinBlocked().national_code == -52 and PinBlocked().sw == 0x6983
     assert KeyLocked().national_code == -27011
-    assert issubclass(PinBlocked, AuthMethodBlocked) and issubclass(
-        KeyLocked, AuthMethodBlocked
-    )
-    assert issubclass(PinError, VerificationFailed) and issubclass(
-        AuthenticationFailed, VerificationFailed
-    )
+    assert issubclass(PinBlocked, AuthMethodBlocked) and issubclass(KeyLocked, AuthMethodBlocked)
+    assert issubclass(PinError, VerificationFailed) and issubclass(AuthenticationFailed, VerificationFailed)
 
 
 def test_application_blocked_temporary() -> None:

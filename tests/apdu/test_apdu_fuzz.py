@@ -23,9 +23,7 @@ from apdu.sm import mac_input, verify_command_mac, verify_response_mac
 from apdu.trace import compare_transcripts, parse_transcript
 
 EXAMPLES = int(os.environ.get("APDU_FUZZ_EXAMPLES", "1000"))
-FUZZ = settings(
-    max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # The later additions cover parsers whose core is fuzzed above already: fewer examples.
 FUZZ_SMALL = settings(
@@ -55,9 +53,9 @@ valid_tlv = st.builds(
     lambda inner: bytes([0x6F, len(inner)]) + inner,
     st.binary(max_size=40).map(lambda v: bytes([0x9F, 0x08, len(v)]) + v),
 )
-valid_records = st.lists(
-    st.tuples(st.integers(1, 0x30), st.binary(max_size=32)), max_size=5
-).map(tlv.encode_records)
+valid_records = st.lists(st.tuples(st.integers(1, 0x30), st.binary(max_size=32)), max_size=5).map(
+    tlv.encode_records
+)
 
 
 @FUZZ
@@ -135,9 +133,7 @@ def test_element_decoders(tag: int, data: bytes) -> None:
 
 
 @FUZZ
-@given(
-    st.sampled_from(["EF05", "EF06", "EF07"]), st.one_of(blobs, mutated(valid_records))
-)
+@given(st.sampled_from(["EF05", "EF06", "EF07"]), st.one_of(blobs, mutated(valid_records)))
 def test_decode_file(file: str, data: bytes) -> None:
     try:
         decode_file(file, data)

@@ -23,14 +23,9 @@ PACKAGES = (
 def imports_pyscard(path: Path) -> bool:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import) and any(
-            a.name.split(".")[0] == "smartcard" for a in node.names
-        ):
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "smartcard" for a in node.names):
             return True
-        if (
-            isinstance(node, ast.ImportFrom)
-            and (node.module or "").split(".")[0] == "smartcard"
-        ):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "smartcard":
             return True
     return False
 

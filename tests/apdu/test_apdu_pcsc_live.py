@@ -41,9 +41,7 @@ def wait_present(reader: str, present: bool, timeout: float = 10.0) -> ReaderSta
     deadline = time.monotonic() + timeout
     states = pcsc.reader_states([reader])
     while states[0].present != present:
-        assert time.monotonic() < deadline, (
-            f"{reader}: card presence did not become {present}"
-        )
+        assert time.monotonic() < deadline, f"{reader}: card presence did not become {present}"
         change = pcsc.wait_for_change(states, 500)
         states = change.states if change is not None else pcsc.reader_states([reader])
     return states[0]
@@ -120,9 +118,7 @@ def test_reset_by_another_application(slot0: tuple[str, VpcdLink]) -> None:
     with pytest.raises(errors.CardResetError):
         first.transmit(bytes.fromhex("00B2032C00"))
     first.reconnect()
-    assert first.transmit(bytes.fromhex("00B2032C00")) == bytes.fromhex(
-        "0304332E30309000"
-    )
+    assert first.transmit(bytes.fromhex("00B2032C00")) == bytes.fromhex("0304332E30309000")
     first.disconnect()
     second.disconnect()
 

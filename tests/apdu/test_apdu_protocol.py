@@ -39,9 +39,7 @@ def test_get_response_loop_concatenates() -> None:
             ("00C0000005", "0102030405" + "9000"),
         ]
     )
-    cmd = CommandApdu(
-        0x00, 0xA4, 0x04, 0x00, bytes.fromhex("7378312E73682EC9E7BBE1B1A3D5CF")
-    )
+    cmd = CommandApdu(0x00, 0xA4, 0x04, 0x00, bytes.fromhex("7378312E73682EC9E7BBE1B1A3D5CF"))
     r = ApduProtocol(t).send(cmd)
     assert r.data == bytes.fromhex("00112233445566778899AABBCCDDEEFF0102030405")
     assert r.sw == 0x9000 and t.done()
@@ -152,9 +150,7 @@ def test_sm_command_is_not_chained() -> None:
 def test_extended_length_card_gets_one_apdu() -> None:
     data = bytes(300)
     t = ScriptedTransport([("00D6000000012C" + data.hex(), "9000")])
-    ApduProtocol(t, extended_length=True).send(
-        CommandApdu(0x00, 0xD6, 0x00, 0x00, data)
-    )
+    ApduProtocol(t, extended_length=True).send(CommandApdu(0x00, 0xD6, 0x00, 0x00, data))
     assert t.done()
 
 
@@ -173,32 +169,24 @@ def test_check_false_returns_error_sw() -> None:
 def test_context_inferred_for_verify() -> None:
     t = ScriptedTransport([("0020000103123456", "63C2")])
     with pytest.raises(PinError) as info:
-        ApduProtocol(t).send(
-            CommandApdu(0x00, 0x20, 0x00, 0x01, bytes.fromhex("123456"))
-        )
+        ApduProtocol(t).send(CommandApdu(0x00, 0x20, 0x00, 0x01, bytes.fromhex("123456")))
     assert info.value.retries_left == 2 and info.value.national_code == -51
 
 
 def test_accept() -> None:
     t = ScriptedTransport([("00A40000023F00", "6F006283")])
-    r = ApduProtocol(t).send(
-        CommandApdu(0x00, 0xA4, 0x00, 0x00, b"\x3f\x00"), accept={0x6283}
-    )
+    r = ApduProtocol(t).send(CommandApdu(0x00, 0xA4, 0x00, 0x00, b"\x3f\x00"), accept={0x6283})
     assert r.sw == 0x6283
 
 
 def test_idempotent_read_is_retried_after_transient_error() -> None:
-    t = ScriptedTransport(
-        [("00B2012C00", ReaderTimeoutError("slow")), ("00B2012C00", "01029000")]
-    )
+    t = ScriptedTransport([("00B2012C00", ReaderTimeoutError("slow")), ("00B2012C00", "01029000")])
     r = ApduProtocol(t).send(CommandApdu(0x00, 0xB2, 0x01, 0x2C, le=256))
     assert r.data == b"\x01\x02"
 
 
 def test_retry_is_bounded() -> None:
-    t = ScriptedTransport(
-        [("00B2012C00", TransportError("lost")), ("00B2012C00", TransportError("lost"))]
-    )
+    t = ScriptedTransport([("00B2012C00", TransportError("lost")), ("00B2012C00", TransportError("lost"))])
     with pytest.raises(TransportError):
         ApduProtocol(t).send(CommandApdu(0x00, 0xB2, 0x01, 0x2C, le=256))
     assert t.done()
@@ -236,17 +224,12 @@ def test_is_idempotent_table() -> None:
 
 def test_send_raw() -> None:
     t = ScriptedTransport([("00B2032C00", "6106"), ("00C0000006", "0304332E30309000")])
-    assert ApduProtocol(t).send_raw(bytes.fromhex("00B2032C00")) == bytes.fromhex(
-        "0304332E30309000"
-    )
+    assert ApduProtocol(t).send_raw(bytes.fromhex("00B2032C00")) == bytes.fromhex("0304332E30309000")
 
 
 def test_send_raw_without_auto_response() -> None:
     t = ScriptedTransport([("00B2032C00", "6106")])
-    assert (
-        ApduProtocol(t).send_raw(bytes.fromhex("00B2032C00"), auto_response=False)
-        == b"\x61\x06"
-    )
+    assert ApduProtocol(t).send_raw(bytes.fromhex("00B2032C00"), auto_response=False) == b"\x61\x06"
 
 
 def test_send_raw_rejects_malformed() -> None:
@@ -255,13 +238,9 @@ def test_send_raw_rejects_malformed() -> None:
 
 
 def test_trace_redacts_get_response_data_of_internal_auth() -> None:
-    t = ScriptedTransport(
-        [("0088000110" + "11" * 16, "6110"), ("00C0000010", "22" * 16 + "9000")]
-    )
+    t = ScriptedTransport([("0088000110" + "11" * 16, "6110"), ("00C0000010", "22" * 16 + "9000")])
     sink = io.StringIO()
-    ApduProtocol(t, Tracer(transcript=sink)).send(
-        CommandApdu(0x00, 0x88, 0x00, 0x01, b"\x11" * 16)
-    )
+    ApduProtocol(t, Tracer(transcript=sink)).send(CommandApdu(0x00, 0x88, 0x00, 0x01, b"\x11" * 16))
     lines = [json.loads(x) for x in sink.getvalue().splitlines()]
     assert [x["hex"] for x in lines] == [
         "0088000110**(16 bytes)**",

@@ -26,9 +26,7 @@ from apdu.sm import (
     wrap_command,
 )
 
-VECTORS = json.loads(
-    (Path(__file__).parent / "vectors" / "sm.json").read_text(encoding="utf-8")
-)
+VECTORS = json.loads((Path(__file__).parent / "vectors" / "sm.json").read_text(encoding="utf-8"))
 
 
 # -- independent primitives ------------------------------------------------------
@@ -61,9 +59,7 @@ def retail_mac(key16: bytes, iv: bytes, message: bytes) -> bytes:
     state = iv
     data = pad_m2(message, 8)
     for i in range(0, len(data), 8):
-        state = des_ecb(
-            k1, bytes(a ^ b for a, b in zip(state, data[i : i + 8], strict=True))
-        )
+        state = des_ecb(k1, bytes(a ^ b for a, b in zip(state, data[i : i + 8], strict=True)))
     return des_ecb(k1, des_ecb(k2, state, decrypt=True))
 
 
@@ -94,10 +90,7 @@ def test_sm4_reference_vector() -> None:
 
 
 def test_des_reference_vector() -> None:
-    assert (
-        des_ecb(bytes.fromhex("0123456789ABCDEF"), b"Now is t").hex()
-        == "3fa40e8a984d4815"
-    )
+    assert des_ecb(bytes.fromhex("0123456789ABCDEF"), b"Now is t").hex() == "3fa40e8a984d4815"
 
 
 # -- MAC input and wrapping ---------------------------------------------------------
@@ -115,9 +108,7 @@ def test_iv_from_challenge() -> None:
 
 
 def test_mac_input_of_a_wrapped_command() -> None:
-    cmd = CommandApdu(
-        0x84, 0x5E, 0x00, 0x01, bytes.fromhex("123456") + bytes.fromhex("AABBCCDD")
-    )
+    cmd = CommandApdu(0x84, 0x5E, 0x00, 0x01, bytes.fromhex("123456") + bytes.fromhex("AABBCCDD"))
     assert mac_input(cmd) == bytes.fromhex("845E000107123456")
     with pytest.raises(ProtocolError, match="SM bit"):
         mac_input(CommandApdu(0x80, 0x5E, 0x00, 0x01, bytes(7)))
@@ -134,15 +125,9 @@ def test_sm4_wrap_vectors(vector: dict[str, str]) -> None:
     # independent computation of the expected command
     header = bytes([plain.cla | 0x04, plain.ins, plain.p1, plain.p2])
     lc = len(plain.data) + 4
-    mac = sm4_cbc_mac(
-        key, challenge.ljust(16, b"\x00"), header + bytes([lc]) + plain.data
-    )[:4]
+    mac = sm4_cbc_mac(key, challenge.ljust(16, b"\x00"), header + bytes([lc]) + plain.data)[:4]
     expected = (
-        header
-        + bytes([lc])
-        + plain.data
-        + mac
-        + (b"" if plain.le is None else bytes([plain.le % 256]))
+        header + bytes([lc]) + plain.data + mac + (b"" if plain.le is None else bytes([plain.le % 256]))
     )
     assert wrapped.encode() == expected
     assert wrapped.encode().hex().upper() == vector["wrapped"]
@@ -156,18 +141,14 @@ def test_retail_mac_wrap_vectors(vector: dict[str, str]) -> None:
     wrapped = wrap_command(plain, iv_from_challenge(challenge, 8), RetailMac(key))
     header = bytes([plain.cla | 0x04, plain.ins, plain.p1, plain.p2])
     lc = len(plain.data) + 4
-    mac = retail_mac(
-        key, challenge.ljust(8, b"\x00"), header + bytes([lc]) + plain.data
-    )[:4]
+    mac = retail_mac(key, challenge.ljust(8, b"\x00"), header + bytes([lc]) + plain.data)[:4]
     assert wrapped.encode() == header + bytes([lc]) + plain.data + mac
     assert wrapped.encode().hex().upper() == vector["wrapped"]
 
 
 def test_wrap_keeps_le_and_sets_cla_bit() -> None:
     provider = Sm4Mac(bytes(16))
-    wrapped = wrap_command(
-        CommandApdu(0x00, 0xB2, 0x01, 0x3C, le=256), bytes(16), provider
-    )
+    wrapped = wrap_command(CommandApdu(0x00, 0xB2, 0x01, 0x3C, le=256), bytes(16), provider)
     assert wrapped.cla == 0x04 and wrapped.le == 256 and len(wrapped.data) == 4
     assert provider.calls == [(bytes.fromhex("04B2013C04"), bytes(16))]
 
@@ -188,9 +169,7 @@ def test_wrap_with_encryption() -> None:
 
 def test_extended_mac_input() -> None:
     provider = Sm4Mac(bytes(16))
-    wrapped = wrap_command(
-        CommandApdu(0x00, 0xD6, 0x8D, 0x00, bytes(300)), bytes(16), provider
-    )
+    wrapped = wrap_command(CommandApdu(0x00, 0xD6, 0x8D, 0x00, bytes(300)), bytes(16), provider)
     assert wrapped.extended
     assert provider.calls[0][0][:7] == bytes.fromhex("04D68D00000130")
 
@@ -207,14 +186,10 @@ def test_provider_returning_short_mac() -> None:
 def test_card_side_verification() -> None:
     provider = Sm4Mac(bytes(range(16)))
     iv = iv_from_challenge(b"\x10\x20\x30\x40")
-    wrapped = wrap_command(
-        CommandApdu(0x80, 0x5E, 0x00, 0x81, bytes.fromhex("123456")), iv, provider
-    )
+    wrapped = wrap_command(CommandApdu(0x80, 0x5E, 0x00, 0x81, bytes.fromhex("123456")), iv, provider)
     assert verify_command_mac(wrapped, iv, provider) == bytes.fromhex("123456")
     assert strip_mac(wrapped)[0] == bytes.fromhex("123456")
-    tampered = CommandApdu(
-        wrapped.cla, wrapped.ins, wrapped.p1, wrapped.p2, b"\x65" + wrapped.data[1:]
-    )
+    tampered = CommandApdu(wrapped.cla, wrapped.ins, wrapped.p1, wrapped.p2, b"\x65" + wrapped.data[1:])
     with pytest.raises(SecureMessagingError) as info:
         verify_command_mac(tampered, iv, provider)
     assert info.value.sw == 0x6988
@@ -227,15 +202,10 @@ def test_response_mac() -> None:
     iv = bytes(16)
     payload = bytes.fromhex("0102030405")
     mac = sm4_cbc_mac(key, iv, payload)[:4]
-    assert (
-        verify_response_mac(ResponseApdu(payload + mac, 0x9000), iv, Sm4Mac(key))
-        == payload
-    )
+    assert verify_response_mac(ResponseApdu(payload + mac, 0x9000), iv, Sm4Mac(key)) == payload
     mac_sw = sm4_cbc_mac(key, iv, payload + b"\x90\x00")[:4]
     assert (
-        verify_response_mac(
-            ResponseApdu(payload + mac_sw, 0x9000), iv, Sm4Mac(key), include_sw=True
-        )
+        verify_response_mac(ResponseApdu(payload + mac_sw, 0x9000), iv, Sm4Mac(key), include_sw=True)
         == payload
     )
     with pytest.raises(SecureMessagingError) as info:
@@ -249,9 +219,7 @@ def test_secure_channel_fetches_challenge_and_wraps() -> None:
     key = bytes.fromhex(VECTORS["sm4"][0]["key"])
     challenge = bytes.fromhex("A1B2C3D4")
     mac = sm4_cbc_mac(key, challenge + bytes(12), bytes.fromhex("8444000004"))[:4]
-    t = ScriptedTransport(
-        [("0084000004", "A1B2C3D49000"), ("8444000004" + mac.hex(), "9000")]
-    )
+    t = ScriptedTransport([("0084000004", "A1B2C3D49000"), ("8444000004" + mac.hex(), "9000")])
     channel = SecureChannel(ApduProtocol(t), Sm4Mac(key))
     assert channel.send(CommandApdu(0x80, 0x44, 0x00, 0x00)).ok
     assert t.done() and t.transactions == 1
@@ -260,13 +228,9 @@ def test_secure_channel_fetches_challenge_and_wraps() -> None:
 def test_secure_channel_maps_6983_to_key_locked() -> None:
     key = bytes(16)
     mac = sm4_cbc_mac(key, bytes(16), bytes.fromhex("8418000004"))[:4]
-    t = ScriptedTransport(
-        [("0084000004", "000000009000"), ("8418000004" + mac.hex(), "6983")]
-    )
+    t = ScriptedTransport([("0084000004", "000000009000"), ("8418000004" + mac.hex(), "6983")])
     with pytest.raises(KeyLocked):
-        SecureChannel(ApduProtocol(t), Sm4Mac(key)).send(
-            CommandApdu(0x80, 0x18, 0x00, 0x00)
-        )
+        SecureChannel(ApduProtocol(t), Sm4Mac(key)).send(CommandApdu(0x80, 0x18, 0x00, 0x00))
 
 
 def test_secure_channel_with_external_challenge_source_and_3des() -> None:
@@ -274,18 +238,14 @@ def test_secure_channel_with_external_challenge_source_and_3des() -> None:
     challenge = bytes.fromhex("0102030405060708")
     mac = retail_mac(key, challenge, bytes.fromhex("841E000104"))[:4]
     t = ScriptedTransport([("841E000104" + mac.hex(), "9000")])
-    channel = SecureChannel(
-        ApduProtocol(t), RetailMac(key), challenge=lambda: challenge, block_size=8
-    )
+    channel = SecureChannel(ApduProtocol(t), RetailMac(key), challenge=lambda: challenge, block_size=8)
     channel.send(CommandApdu(0x80, 0x1E, 0x00, 0x01))
     assert t.done()
 
 
 def test_secure_channel_plain_and_bad_config() -> None:
     t = ScriptedTransport([("00B2012C00", "9000")])
-    channel = SecureChannel(
-        ApduProtocol(t), Sm4Mac(bytes(16)), challenge=lambda: bytes(4)
-    )
+    channel = SecureChannel(ApduProtocol(t), Sm4Mac(bytes(16)), challenge=lambda: bytes(4))
     assert channel.send_plain(CommandApdu(0x00, 0xB2, 0x01, 0x2C, le=256)).ok
     with pytest.raises(ProtocolError, match="no encrypt"):
         channel.wrap(CommandApdu(0x80, 0xD4, 0, 0, b"x"), encrypt=True)
@@ -296,6 +256,4 @@ def test_secure_channel_plain_and_bad_config() -> None:
 def test_get_challenge_wrong_length_answer() -> None:
     t = ScriptedTransport([("0084000004", "01029000")])
     with pytest.raises(ProtocolError, match="GET CHALLENGE"):
-        SecureChannel(ApduProtocol(t), Sm4Mac(bytes(16))).send(
-            CommandApdu(0x80, 0x44, 0, 0)
-        )
+        SecureChannel(ApduProtocol(t), Sm4Mac(bytes(16))).send(CommandApdu(0x80, 0x44, 0, 0))

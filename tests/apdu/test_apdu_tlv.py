@@ -27,9 +27,7 @@ def test_parse_fci() -> None:
 
 
 def test_build_constructed() -> None:
-    obj = Tlv(
-        0x6F, children=(Tlv(0x84, b"ab"), Tlv(0xA5, children=(Tlv(0x9F08, b"\x03"),)))
-    )
+    obj = Tlv(0x6F, children=(Tlv(0x84, b"ab"), Tlv(0xA5, children=(Tlv(0x9F08, b"\x03"),))))
     assert obj.encode() == bytes.fromhex("6F0A84026162A5049F080103")
     assert Tlv(0x6F, obj.value) == obj  # children derived from the value
 

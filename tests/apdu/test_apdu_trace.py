@@ -97,11 +97,7 @@ def run_session(tracer: Tracer) -> None:
     send(CommandApdu(0x00, 0x84, 0x00, 0x00, le=4))
     send(CommandApdu(0x84, 0x44, 0x00, 0x00, bytes.fromhex("CAFEBABE")))
     send(CommandApdu(0x04, 0xD6, 0x8D, 0x00, bytes.fromhex("AABBCCDDEE01020304")))
-    send(
-        CommandApdu(
-            0x80, 0xFA, 0x05, 0x00, bytes(16) + bytes.fromhex("8444000004800000")
-        )
-    )
+    send(CommandApdu(0x80, 0xFA, 0x05, 0x00, bytes(16) + bytes.fromhex("8444000004800000")))
     send(CommandApdu(0x80, 0x1A, 0x00, 0x03, bytes.fromhex("0000000012345678")))
 
 
@@ -140,19 +136,9 @@ def test_compare_reports_differences() -> None:
 
 def test_compare_wildcards() -> None:
     exp = [TranscriptEntry(">>", "0088000110....", False)]
-    assert (
-        compare_transcripts(exp, [TranscriptEntry(">>", "0088000110ABCD", False)]) == []
-    )
-    assert (
-        compare_transcripts(exp, [TranscriptEntry(">>", "0088000110ABCDEF", False)])
-        != []
-    )
-    assert (
-        compare_transcripts(
-            exp, [TranscriptEntry(">>", "0088000110**(2 bytes)**", True)]
-        )
-        != []
-    )
+    assert compare_transcripts(exp, [TranscriptEntry(">>", "0088000110ABCD", False)]) == []
+    assert compare_transcripts(exp, [TranscriptEntry(">>", "0088000110ABCDEF", False)]) != []
+    assert compare_transcripts(exp, [TranscriptEntry(">>", "0088000110**(2 bytes)**", True)]) != []
     assert (
         compare_transcripts(
             [TranscriptEntry(">>", "00 a4", False)],
@@ -244,9 +230,7 @@ def test_current_ef_tracking() -> None:
     assert r.response_hidden(read_current)  # unknown current EF: treated as personal
     r.observe(CommandApdu(0x00, 0xA4, 0x00, 0x00, b"\xef\x05"), 0x9000)
     assert not r.response_hidden(read_current)
-    r.observe(
-        CommandApdu(0x00, 0xA4, 0x00, 0x00, b"\xef\x06"), 0x6A82
-    )  # failed: no change
+    r.observe(CommandApdu(0x00, 0xA4, 0x00, 0x00, b"\xef\x06"), 0x6A82)  # failed: no change
     assert not r.response_hidden(read_current)
     r.observe(CommandApdu(0x00, 0xA4, 0x00, 0x00, b"\xef\x06"), 0x9000)
     assert r.response_hidden(read_current)

@@ -1,6 +1,6 @@
 """The stock PC/SC tools see the virtual card as a card: ``opensc-tool``
 selects the SSSE and reads EF05 through the shared stack, ``pcsc_scan``
-shows the ATR (on a private 2-reader pcscd, see emulator_private_pcscd)."""
+shows the ATR (on a private 2-reader pcscd, see tests/private_pcscd.py)."""
 
 from __future__ import annotations
 

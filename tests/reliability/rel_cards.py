@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
@@ -131,8 +130,9 @@ def get_challenge(card: CardOS, length: int = 4) -> bytes | None:
     return data if sw == 0x9000 else None
 
 
-def sm_apdu(image: CardImage, role: KeyRole, cla: int, ins: int, p1: int, p2: int, data: bytes,
-            challenge: bytes) -> bytes:
+def sm_apdu(
+    image: CardImage, role: KeyRole, cla: int, ins: int, p1: int, p2: int, data: bytes, challenge: bytes
+) -> bytes:
     """The command protected with a MAC by the card key of ``role`` over ``challenge``."""
     key = card_key(image, role)
     iv = iv_from_challenge(challenge, key.block_size)

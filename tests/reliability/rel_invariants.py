@@ -28,6 +28,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rel_cards import LocalMac, Snapshot, key_for_card
+from rel_oracle import State, rules, ticket_states, write_access
+
 from apdu.command import CommandApdu
 from apdu.elements import encode_pin
 from apdu.errors import ProtocolError, SecureMessagingError
@@ -37,8 +40,6 @@ from card_model.keys import KeyRole, role_for_kid
 from card_model.lifecycle import LifeCycle
 from card_model.profile import Profile
 from emulator.card_os import CardOS
-from rel_cards import LocalMac, Snapshot, key_for_card
-from rel_oracle import State, rules, ticket_states, write_access
 
 LIFE_CYCLE_BY_APDU = {
     (0x44, 0x00, 0x00): "activate",
@@ -108,8 +109,10 @@ def _transition_ok(cmd: CommandApdu, before: int, after: int, blocked_from: int 
     if f"{before:02X}" not in rule["from"]:
         return False
     to = rule["to"]
-    target = (blocked_from if blocked_from is not None else int(LifeCycle.ACTIVE)) if to == "blocked_from" else int(
-        to, 16
+    target = (
+        (blocked_from if blocked_from is not None else int(LifeCycle.ACTIVE))
+        if to == "blocked_from"
+        else int(to, 16)
     )
     return after == target
 
@@ -160,9 +163,12 @@ def violations(
             if isinstance(old, int) and isinstance(new, int) and new == old - 1:
                 ok = ins in (0x20, 0x5E)
             else:
-                ok = creds.right_pin or (ins == 0x5E and KeyRole.PRK in sm) or (
-                    ins == 0x24 and KeyRole.PUK in sm
-                ) or personalising
+                ok = (
+                    creds.right_pin
+                    or (ins == 0x5E and KeyRole.PRK in sm)
+                    or (ins == 0x24 and KeyRole.PUK in sm)
+                    or personalising
+                )
         elif path in ("pin.value", "pin.initial"):
             ok = (ins == 0x5E and (creds.right_pin or KeyRole.PRK in sm)) or personalising
         elif path == "pin.try_limit":

@@ -20,6 +20,18 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
+from rel_cards import (
+    SSSE_NAME,
+    Snapshot,
+    external_auth_apdu,
+    get_challenge,
+    key_for_card,
+    key_path,
+    record_path,
+    sm_apdu,
+    tx,
+)
+
 from apdu.elements import encode_pin
 from card_model.image import CardImage
 from card_model.keys import KeyRole, role_for_kid
@@ -27,17 +39,6 @@ from card_model.lifecycle import LifeCycle
 from card_model.profile import AccessCondition, FileSpec, Profile, load_profile
 from card_model.values import Ssn
 from emulator.card_os import CardOS
-from rel_cards import (
-    SSSE_NAME,
-    Snapshot,
-    key_for_card,
-    external_auth_apdu,
-    get_challenge,
-    key_path,
-    record_path,
-    sm_apdu,
-    tx,
-)
 
 DATA = Path(__file__).with_name("data")
 ANY = object()  # an expected change whose new value is not predicted
@@ -137,8 +138,9 @@ def _challenge_for(card: CardOS, credential: Credential) -> bytes:
     return challenge if challenge is not None else b"\x00\x00\x00\x00"
 
 
-def _mac_apdu(card: CardOS, role: KeyRole, cla: int, ins: int, p1: int, p2: int, data: bytes,
-              credential: Credential) -> bytes:
+def _mac_apdu(
+    card: CardOS, role: KeyRole, cla: int, ins: int, p1: int, p2: int, data: bytes, credential: Credential
+) -> bytes:
     if credential == "plain":
         body = bytes((len(data),)) + data if data else b""
         return bytes((cla & ~0x04, ins, p1, p2)) + body
@@ -196,7 +198,11 @@ def build(probe: Probe, card: CardOS) -> bytes:
         assert probe.kid is not None
         if probe.variant == "sm2":
             return bytes((0x00, 0x88, 0x80, 0x00, 0x20)) + IA_RANDOM[:32] + b"\x00"
-        return bytes((0x00, 0x88, 0x00, probe.kid, profile.block_size)) + IA_RANDOM[: profile.block_size] + b"\x00"
+        return (
+            bytes((0x00, 0x88, 0x00, probe.kid, profile.block_size))
+            + IA_RANDOM[: profile.block_size]
+            + b"\x00"
+        )
     if c == "get_data":
         assert probe.tag is not None
         return bytes((0x80, 0xCA, 0xDF, probe.tag, 0x00))
@@ -280,8 +286,13 @@ def probes(profile: Profile) -> Iterator[Probe]:
             yield Probe(f"READ RECORD {f.name}/all", "read_record", f)
             for r in f.records:
                 for cred in CREDENTIALS:
-                    yield Probe(f"UPDATE RECORD {f.name}/{r.tag:02X} {cred}", "update_record", f, r.tag,
-                                credential=cred)
+                    yield Probe(
+                        f"UPDATE RECORD {f.name}/{r.tag:02X} {cred}",
+                        "update_record",
+                        f,
+                        r.tag,
+                        credential=cred,
+                    )
             yield Probe(f"UPDATE BINARY {f.name} good", "update_binary", f)
         else:
             yield Probe(f"READ RECORD {f.name}/01", "read_record", f, 0x01)
@@ -290,7 +301,9 @@ def probes(profile: Profile) -> Iterator[Probe]:
         yield Probe(f"READ BINARY {f.name}", "read_binary", f)
     for kid in ALL_KIDS:
         yield Probe(f"EXTERNAL AUTHENTICATE {kid:02X} good", "external_auth", kid=kid)
-        yield Probe(f"EXTERNAL AUTHENTICATE {kid:02X} wrong", "external_auth", kid=kid, credential="wrong_key")
+        yield Probe(
+            f"EXTERNAL AUTHENTICATE {kid:02X} wrong", "external_auth", kid=kid, credential="wrong_key"
+        )
         yield Probe(f"INTERNAL AUTHENTICATE {kid:02X}", "internal_auth", kid=kid)
     yield Probe("INTERNAL AUTHENTICATE SM2", "internal_auth", kid=0, variant="sm2")
     for tag in (0x01, 0x02, 0x03, 0x04):
@@ -775,7 +788,9 @@ def check(expected: Expect, data: bytes, sw: int, changes: dict[str, tuple[Any, 
     if sw not in expected.sws:
         problems.append(f"SW {sw:04X}, expected {'/'.join(f'{s:04X}' for s in sorted(expected.sws))}")
     if expected.data is not None and data != expected.data:
-        problems.append(f"data {data[:24].hex().upper()} ({len(data)} bytes), expected {len(expected.data)} bytes")
+        problems.append(
+            f"data {data[:24].hex().upper()} ({len(data)} bytes), expected {len(expected.data)} bytes"
+        )
     if expected.data_check is not None and sw == SW_OK and not expected.data_check(data):
         problems.append(f"data {data[:24].hex().upper()} ({len(data)} bytes) fails its check")
     got = {path: new for path, (_, new) in changes.items()}

@@ -41,7 +41,7 @@ from card_model.purse import PurseState
 from emulator.card_os import CardOS
 from emulator.faults import Fault, FaultPlan, FaultyCard
 from emulator.psam import PsamCard
-from emulator.vpcd import Tear, VirtualCard
+from emulator.vpcd import CardWrapper, Tear, VirtualCard
 from terminal.errors import TornOperation
 from terminal.journal_hook import JournalHook, JournalResult, MemoryJournal, RegistryJournal
 from terminal.keysource import PsamKeySource
@@ -149,26 +149,14 @@ class CleanRun:
         return [(kind, index) for index in range(1, self.apdus + 1) for kind in KINDS]
 
 
-class InProcessTear:
+class InProcessTear(CardWrapper):
     """What an in-process reader sees when the fault injector pulls the card:
     the card is gone from the transport, the command fails with
     :class:`CardRemovedError`."""
 
     def __init__(self, card: VirtualCard) -> None:
-        self.card = card
+        super().__init__(card)
         self.transport: InProcessTransport | None = None
-
-    def atr(self) -> bytes:
-        return self.card.atr()
-
-    def power_on(self) -> None:
-        self.card.power_on()
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
-    def reset(self) -> None:
-        self.card.reset()
 
     def process(self, apdu: bytes) -> bytes:
         try:
@@ -179,26 +167,16 @@ class InProcessTear:
             raise CardRemovedError("in-process card torn out") from None
 
 
-class Recorder:
+class Recorder(CardWrapper):
     """Takes the persistent state after every APDU while ``on``."""
 
+    card: CardOS
+
     def __init__(self, card: CardOS) -> None:
-        self.card = card
+        super().__init__(card)
         self.on = False
         self.states: list[State] = []
         self.ins: list[int] = []
-
-    def atr(self) -> bytes:
-        return self.card.atr()
-
-    def power_on(self) -> None:
-        self.card.power_on()
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
-    def reset(self) -> None:
-        self.card.reset()
 
     def process(self, apdu: bytes) -> bytes:
         answer = self.card.process(apdu)

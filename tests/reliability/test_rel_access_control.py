@@ -81,7 +81,7 @@ def _life_cycle_command(command: str) -> Setup:
         ins, p1, p2 = LIFE_CYCLE_APDUS[command]
         challenge = get_challenge(card, 4)
         assert challenge is not None
-        data, sw = tx(card, sm_apdu(card.image, KeyRole.AMK, 0x84, ins, p1, p2, b"", challenge))
+        _data, sw = tx(card, sm_apdu(card.image, KeyRole.AMK, 0x84, ins, p1, p2, b"", challenge))
         assert sw == 0x9000, f"{command}: {sw:04X}"
 
     return run

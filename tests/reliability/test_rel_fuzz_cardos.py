@@ -80,7 +80,7 @@ class Terminal:
         creds = credentials(card, raw, self.challenge, card.image.pin.value)
         try:
             answer = card.process(raw)
-        except Exception as exc:  # noqa: BLE001 - any exception is the finding
+        except Exception as exc:
             self.problems.append(f"{label} {raw.hex().upper()}: raised {type(exc).__name__}: {exc}")
             return b"", 0
         after = snapshot(card)
@@ -127,7 +127,11 @@ def build_valid(t: Terminal, name: str, pick: int) -> bytes:
     if name == "verify_wrong":
         return verify_apdu("975318")
     if name == "change_pin":
-        data = encode_pin(image.pin.value) + b"\xff" + encode_pin(NEW_PIN if image.pin.value != NEW_PIN else "246801")
+        data = (
+            encode_pin(image.pin.value)
+            + b"\xff"
+            + encode_pin(NEW_PIN if image.pin.value != NEW_PIN else "246801")
+        )
         return bytes((0x80, 0x5E, 0x01, 0x01, len(data))) + data
     if name == "internal_auth":
         size = profile.block_size
@@ -148,7 +152,7 @@ def build_valid(t: Terminal, name: str, pick: int) -> bytes:
     if name == "reload_pin":
         try:
             pin = initial_pin(image)
-        except Exception:  # noqa: BLE001 - a card whose SSN record was overwritten
+        except Exception:
             pin = "123456"
         return sm_apdu(image, KeyRole.PRK, 0x84, 0x5E, 0x00, 0x81, encode_pin(pin), challenge)
     if name == "unblock_pin":
@@ -228,9 +232,9 @@ def _base_image(generation: int, life_cycle: LifeCycle):  # type: ignore[no-unty
 @pytest.mark.parametrize("life_cycle", list(LifeCycle), ids=[lc.name.lower() for lc in LifeCycle])
 @fuzz(1 / len(LifeCycle))
 @given(st.lists(actions(), min_size=1, max_size=16), st.data())
-def test_random_and_mutated_apdus_keep_the_access_rules(life_cycle: LifeCycle,
-                                                          actions: list[tuple[str, object, int]],
-                                                          data: st.DataObject) -> None:
+def test_random_and_mutated_apdus_keep_the_access_rules(
+    life_cycle: LifeCycle, actions: list[tuple[str, object, int]], data: st.DataObject
+) -> None:
     """Every life-cycle state gets its own share of the examples (the card
     starts in it; the sequence may move it on)."""
     card = data.draw(starts(life_cycle), label="card")
@@ -304,16 +308,25 @@ def forgeries(draw: st.DrawFn, raw: bytes, other_mac: bytes) -> bytes:
     st.integers(0, 63),
     st.data(),
 )
-def test_tampered_macs_never_change_the_card(generation: int, life_cycle: LifeCycle, name: str, pick: int,
-                                             data: st.DataObject) -> None:
+def test_tampered_macs_never_change_the_card(
+    generation: int, life_cycle: LifeCycle, name: str, pick: int, data: st.DataObject
+) -> None:
     """A MAC-protected command edited after the MAC was made (MAC, data or
     P1/P2 changed, another key's MAC, MAC cut off) changes nothing but the
     key's try counter."""
     card = CardOS(clone_image(_base_image(generation, life_cycle)))
     t = Terminal(card)
     raw = build_valid(t, name, pick)
-    other = sm_apdu(card.image, KeyRole.PUK if name != "unblock_pin" else KeyRole.PRK, raw[0], raw[1], raw[2], raw[3],
-                    raw[5 : 5 + raw[4] - 4] if len(raw) > 5 else b"", t.challenge or b"\0\0\0\0")
+    other = sm_apdu(
+        card.image,
+        KeyRole.PUK if name != "unblock_pin" else KeyRole.PRK,
+        raw[0],
+        raw[1],
+        raw[2],
+        raw[3],
+        raw[5 : 5 + raw[4] - 4] if len(raw) > 5 else b"",
+        t.challenge or b"\0\0\0\0",
+    )
     other_mac = other[5 + other[4] - 4 : 5 + other[4]]
     forged = data.draw(forgeries(raw, other_mac), label="forged")
     t.send(forged, f"forged {name}")
@@ -321,8 +334,12 @@ def test_tampered_macs_never_change_the_card(generation: int, life_cycle: LifeCy
 
 
 @fuzz(0.5)
-@given(st.sampled_from([3, 2, 1]), st.sampled_from([LifeCycle.PERSONALISED, LifeCycle.ACTIVE]),
-       st.sampled_from(SM_COMMANDS + ("ext_auth_rk", "ext_auth_eak", "verify")), st.integers(0, 63))
+@given(
+    st.sampled_from([3, 2, 1]),
+    st.sampled_from([LifeCycle.PERSONALISED, LifeCycle.ACTIVE]),
+    st.sampled_from((*SM_COMMANDS, "ext_auth_rk", "ext_auth_eak", "verify")),
+    st.integers(0, 63),
+)
 def test_replayed_commands_are_refused(generation: int, life_cycle: LifeCycle, name: str, pick: int) -> None:
     """A command that carried a valid MAC or cryptogram, sent again after a new
     challenge (or with none), gains nothing."""
@@ -357,14 +374,27 @@ def reads(draw: st.DrawFn) -> bytes:
         return bytes((0x00, 0xB0, p1, p2)) + tail
     if kind == "response":
         return bytes((0x00, 0xC0, 0x00, 0x00)) + tail
-    fid = draw(st.sampled_from([0x3F00, 0xEF05, 0xEF06, 0xEF07, 0xEF0D, 0xEF15, 0x0E02, 0x0F01, draw(st.integers(0, 0xFFFF))]))
-    return bytes((0x00, 0xA4, draw(st.sampled_from([0x00, 0x02, 0x04, p1])), draw(st.sampled_from([0x00, 0x0C, p2])),
-                  0x02)) + fid.to_bytes(2, "big")
+    fid = draw(
+        st.sampled_from(
+            [0x3F00, 0xEF05, 0xEF06, 0xEF07, 0xEF0D, 0xEF15, 0x0E02, 0x0F01, draw(st.integers(0, 0xFFFF))]
+        )
+    )
+    return bytes(
+        (
+            0x00,
+            0xA4,
+            draw(st.sampled_from([0x00, 0x02, 0x04, p1])),
+            draw(st.sampled_from([0x00, 0x0C, p2])),
+            0x02,
+        )
+    ) + fid.to_bytes(2, "big")
 
 
 @fuzz(1.0)
-@given(starts(), st.lists(st.one_of(reads(), st.sampled_from(["auth_eak", "verify", "reset"])), min_size=1,
-                          max_size=20))
+@given(
+    starts(),
+    st.lists(st.one_of(reads(), st.sampled_from(["auth_eak", "verify", "reset"])), min_size=1, max_size=20),
+)
 def test_reads_never_leak_holder_data_or_secrets(card: CardOS, steps: list[object]) -> None:
     """Any sequence of SELECT / READ RECORD / READ BINARY / GET RESPONSE, with
     other authentications in between but never the reading key: no SSN or

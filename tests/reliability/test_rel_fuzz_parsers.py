@@ -185,8 +185,16 @@ def test_ber_tlv(data: bytes, skip_padding: bool) -> None:
 
 
 @FUZZ
-@given(st.one_of(blobs, mutated(st.lists(st.tuples(st.integers(1, 0xFE), st.binary(max_size=40)), max_size=6)
-                                .map(tlv.encode_records))))
+@given(
+    st.one_of(
+        blobs,
+        mutated(
+            st.lists(st.tuples(st.integers(1, 0xFE), st.binary(max_size=40)), max_size=6).map(
+                tlv.encode_records
+            )
+        ),
+    )
+)
 def test_simple_records(data: bytes) -> None:
     try:
         records = tlv.parse_records(data)
@@ -225,6 +233,7 @@ def test_decode_file(file: str, data: bytes) -> None:
 
 # -- the national interface -------------------------------------------------------------------------
 
+
 @FUZZ
 @given(national_messages())
 def test_national_message_parser(raw: str | bytes) -> None:
@@ -251,8 +260,12 @@ address_parts = st.one_of(
 @st.composite
 def file_addresses(draw: st.DrawFn) -> str:
     path = draw(address_parts)
-    tags = draw(st.lists(st.one_of(st.sampled_from(["08", "09", "4E", "00", "FF", "8", "0g", ""]),
-                                   st.text(max_size=3)), max_size=6))
+    tags = draw(
+        st.lists(
+            st.one_of(st.sampled_from(["08", "09", "4E", "00", "FF", "8", "0g", ""]), st.text(max_size=3)),
+            max_size=6,
+        )
+    )
     end = draw(st.sampled_from(["|$", "$", "|", "", "|$|", "|$$"]))
     return path + "|" + "|".join(tags) + end
 
@@ -270,8 +283,14 @@ def test_national_file_address(address: str) -> None:
 
 
 @FUZZ
-@given(st.one_of(st.text(max_size=60), st.tuples(st.text(alphabet=string.hexdigits, min_size=30, max_size=34),
-                                                 st.text(max_size=12)).map(lambda t: f"{t[0]}|{t[1]}|")))
+@given(
+    st.one_of(
+        st.text(max_size=60),
+        st.tuples(st.text(alphabet=string.hexdigits, min_size=30, max_size=34), st.text(max_size=12)).map(
+            lambda t: f"{t[0]}|{t[1]}|"
+        ),
+    )
+)
 def test_national_card_info(card_info: str) -> None:
     try:
         card_id, number = parse_card_info(card_info)
@@ -303,8 +322,12 @@ def hsm_requests(draw: st.DrawFn) -> str:
         draw(st.binary(max_size=40)).hex(),
     ]
     fields += [draw(st.binary(max_size=30)).hex()] * draw(st.integers(0, 2))
-    return draw(st.one_of(st.just("|".join(fields) + "|"), mutated(st.just("|".join(fields).encode())).map(
-        lambda b: b.decode("latin-1"))))
+    return draw(
+        st.one_of(
+            st.just("|".join(fields) + "|"),
+            mutated(st.just("|".join(fields).encode())).map(lambda b: b.decode("latin-1")),
+        )
+    )
 
 
 @fuzz(0.5)
@@ -331,7 +354,10 @@ def test_hsm_step_texts(request_text: str, answer: str) -> None:
         ('{"function": "iReadCardBas", "iType": "' + "9" * 5000 + '"}', -14),  # beyond int()'s digit limit
         ("[" * 50_000, -14),  # deeper than the JSON parser's recursion limit
         ('{"a":' * 5000 + "1" + "}" * 5000, -14),
-        ('{"function": "iReadCard", "iType": 1, "iAuthType": 0, "pCardInfo": "\\ud800", "pFileAddr": "x"}', -41),
+        (
+            '{"function": "iReadCard", "iType": 1, "iAuthType": 0, "pCardInfo": "\\ud800", "pFileAddr": "x"}',
+            -41,
+        ),
     ],
 )
 def test_national_parser_regressions(raw: str, code: int) -> None:

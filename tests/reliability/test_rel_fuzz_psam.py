@@ -47,7 +47,7 @@ class PsamTerminal:
     def send(self, raw: bytes) -> None:
         try:
             answer = self.psam.process(raw)
-        except Exception as exc:  # noqa: BLE001 - any exception is the finding
+        except Exception as exc:
             self.problems.append(f"{raw.hex().upper()}: raised {type(exc).__name__}")
             return
         if len(answer) < 2:
@@ -87,7 +87,7 @@ class PsamTerminal:
                     self.problems.append(f"{label}: INIT answered 9000 before SELECT")
                 self.master, self.factor = IMAGE.keys.get(p2), body
             return
-        if (cla, ins) != (0x80, 0xFA) or sw not in (0x9000,) and sw & 0xFF00 != 0x6100:
+        if (cla, ins) != (0x80, 0xFA) or (sw not in (0x9000,) and sw & 0xFF00 != 0x6100):
             return
         if not self.selected or self.master is None:
             self.problems.append(f"{label}: CIPHER answered without a selected application and a session key")
@@ -113,8 +113,11 @@ class PsamTerminal:
 
 @st.composite
 def psam_apdus(draw: st.DrawFn) -> bytes | str:
-    kind = draw(st.sampled_from(["select", "init", "init", "cipher", "cipher", "cipher", "read", "response",
-                                 "random", "reset"]))
+    kind = draw(
+        st.sampled_from(
+            ["select", "init", "init", "cipher", "cipher", "cipher", "read", "response", "random", "reset"]
+        )
+    )
     le = draw(st.none() | byte)
     tail = b"" if le is None else bytes((le,))
     if kind == "reset":
@@ -124,8 +127,18 @@ def psam_apdus(draw: st.DrawFn) -> bytes | str:
             return bytes((0x00, 0xA4, 0x04, draw(st.sampled_from([0x00, 0x0C])), len(AID))) + AID + tail
         aid = draw(st.sampled_from([AID[:-1], AID + b"\x00", b"", draw(st.binary(max_size=16))]))
         body = bytes((len(aid),)) + aid if aid else b""
-        return bytes((0x00, 0xA4, draw(st.sampled_from([0x04, 0x00, 0x02, draw(byte)])),
-                      draw(st.sampled_from([0x00, 0x0C, draw(byte)])))) + body + tail
+        return (
+            bytes(
+                (
+                    0x00,
+                    0xA4,
+                    draw(st.sampled_from([0x04, 0x00, 0x02, draw(byte)])),
+                    draw(st.sampled_from([0x00, 0x0C, draw(byte)])),
+                )
+            )
+            + body
+            + tail
+        )
     if kind == "init":
         kid = draw(st.one_of(st.sampled_from(KIDS), byte))
         factor = draw(st.one_of(st.binary(min_size=8, max_size=8), st.binary(max_size=12)))
@@ -133,8 +146,14 @@ def psam_apdus(draw: st.DrawFn) -> bytes | str:
         return bytes((0x80, 0x1A, draw(st.sampled_from([0x00, draw(byte)])), kid)) + body + tail
     if kind == "cipher":
         p1 = draw(st.one_of(st.sampled_from([0x00, 0x05, 0x08, 0x10, 0x11, 0x20, 0x21, 0x22, 0x28]), byte))
-        data = draw(st.one_of(st.binary(min_size=1, max_size=40), st.binary(min_size=4, max_size=16),
-                              st.binary(min_size=16, max_size=16), st.binary(min_size=32, max_size=32)))
+        data = draw(
+            st.one_of(
+                st.binary(min_size=1, max_size=40),
+                st.binary(min_size=4, max_size=16),
+                st.binary(min_size=16, max_size=16),
+                st.binary(min_size=32, max_size=32),
+            )
+        )
         return bytes((0x80, 0xFA, p1, draw(st.sampled_from([0x00, draw(byte)])), len(data))) + data + tail
     if kind == "read":
         return bytes((0x00, 0xB0, draw(st.sampled_from([0x96, 0x00, draw(byte)])), draw(byte))) + tail
@@ -168,8 +187,12 @@ def test_psam_refuses_cipher_with_the_wrong_usage() -> None:
             t.send(bytes((0x00, 0xA4, 0x04, 0x0C, len(AID))) + AID)
             t.send(bytes((0x80, 0x1A, 0x00, kid, 0x08)) + bytes(range(8)))
             block = 16 if IMAGE.keys[kid].algorithm.value == "sm4" else 8
-            data = {0x00: bytes(8), 0x05: bytes(16) + b"\x84\x44\x00\x00\x04", 0x08: bytes(2 * block),
-                    0x10: b"\x03"}[p1]
+            data = {
+                0x00: bytes(8),
+                0x05: bytes(16) + b"\x84\x44\x00\x00\x04",
+                0x08: bytes(2 * block),
+                0x10: b"\x03",
+            }[p1]
             raw = bytes((0x80, 0xFA, p1, 0x00, len(data))) + data + b"\x00"
             answer = psam.process(raw)
             sw = int.from_bytes(answer[-2:], "big")

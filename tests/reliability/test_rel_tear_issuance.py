@@ -2,8 +2,9 @@
 (tests/issuance/test_issuance_tear.py) tears before every APDU of an instant
 issuance and after every command that changes the card.  This completes it
 to "before and after every APDU": a tear after each of the other (reading)
-APDUs, through the same case function (``_sweep_case``: consistent card,
-journal steps settled, the issuance resumed to the end and registered)."""
+APDUs, through the same case function (``sweep_case`` in
+tests/issuance/issuance_tear_cases.py: consistent card, journal steps
+settled, the issuance resumed to the end and registered)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ ISSUANCE_TESTS = Path(__file__).resolve().parents[1] / "issuance"
 if str(ISSUANCE_TESTS) not in sys.path:
     sys.path.insert(0, str(ISSUANCE_TESTS))
 
-import test_issuance_tear as issuance_sweep  # noqa: E402  (the issuance area's sweep, reused)
+import issuance_tear_cases as issuance_sweep  # noqa: E402  (the issuance area's sweep, reused)
 
 FIRST_CARD_NUMBER = 60000
 
@@ -48,12 +49,12 @@ def test_tear_after_every_reading_apdu_of_issuance(
     registry: tuple[Registry, Journal], keys: DevKeyFileKeySource, tear_points: Counter[str]
 ) -> None:
     reg, _ = registry
-    apdus = issuance_sweep._clean_run(reg, keys)
+    apdus = issuance_sweep.clean_run(reg, keys)
     changing = [key in issuance_sweep.STATE_CHANGING for key in apdus]
     complement = [i for i, change in enumerate(changing, start=1) if not change]
     assert complement and len(complement) < len(apdus)
     for case, index in enumerate(complement):
-        issuance_sweep._sweep_case(
+        issuance_sweep.sweep_case(
             reg,
             keys,
             "tear_after",
