@@ -171,7 +171,6 @@ class PsamKeySource:
                 return KeySourceError(where, kind="no_algorithm", sw=sw)
             return KeySourceError(where, kind="key_level", sw=sw)
         return KeySourceError(where, kind="key_level", sw=sw)
-        return KeySourceError(where, kind="key_level", sw=sw)
 
     def external_auth(self, role: KeyRole, algorithm: Algorithm, factor: bytes, challenge: bytes) -> bytes:
         data, sw = self._run(role, algorithm, factor, CIPHER_EXTERNAL, check_challenge(challenge, algorithm))

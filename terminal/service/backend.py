@@ -86,7 +86,10 @@ class PcscBackend:
         from terminal.keysource import PsamKeySource
 
         reader = find_psam_reader(pattern=pattern or None)
-        return PsamKeySource.open(reader.name)
+        if self._answer_timeout <= 0:
+            return PsamKeySource.open(reader.name)
+        # a PSAM that stops answering is as bounded as a card (no_psam, -2201)
+        return PsamKeySource(self.open_transport(reader.name))
 
     def start_watch(self, callback: EventCallback) -> None:
         if self._watcher is not None:

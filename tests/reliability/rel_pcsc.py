@@ -8,30 +8,19 @@ import threading
 
 from emulator.presence import inserted as inserted
 from emulator.presence import wait_for_card as wait_for_card
+from emulator.vpcd import CardWrapper as BaseWrapper
 from emulator.vpcd import Tear, VirtualCard
 
 CARD_SLOT = 14
 PSAM_SLOT = 15
 
 
-class CardWrapper:
-    """Delegates the VirtualCard protocol to ``card``."""
+class CardWrapper(BaseWrapper):
+    """Counts the commands it passes to ``card``."""
 
     def __init__(self, card: VirtualCard) -> None:
-        self.card = card
+        super().__init__(card)
         self.count = 0
-
-    def atr(self) -> bytes:
-        return self.card.atr()
-
-    def power_on(self) -> None:
-        self.card.power_on()
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
-    def reset(self) -> None:
-        self.card.reset()
 
     def process(self, apdu: bytes) -> bytes:
         self.count += 1

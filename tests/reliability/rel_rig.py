@@ -13,7 +13,7 @@ from rel_service import EventListener, ServiceProcess
 
 from card_model.demo import demo_psam_image
 from emulator.psam import PsamCard
-from emulator.vpcd import VirtualCard, VpcdLink
+from emulator.vpcd import CardWrapper, VirtualCard, VpcdLink
 
 PSAM_SLOT = 49
 CARD_SLOTS = (48, 50, 51, 52)
@@ -21,24 +21,12 @@ ANSWER_LIMIT = 2.0  # service.card_answer_timeout_seconds of the fault tests
 EF07_PHONE = "3F00EF07|21|$"
 
 
-class Wrapper:
-    """Delegates the VirtualCard protocol; ``on_apdu`` may intercept a command."""
+class Wrapper(CardWrapper):
+    """A card whose ``hook`` may intercept a command (answer it, delay it, tear)."""
 
     def __init__(self, card: VirtualCard) -> None:
-        self.card = card
+        super().__init__(card)
         self.hook: Callable[[bytes], bytes | None] | None = None
-
-    def atr(self) -> bytes:
-        return self.card.atr()
-
-    def power_on(self) -> None:
-        self.card.power_on()
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
-    def reset(self) -> None:
-        self.card.reset()
 
     def process(self, apdu: bytes) -> bytes:
         hook = self.hook
@@ -63,7 +51,8 @@ class Rig:
         self.pcscd = PrivatePcscd(tmp / "pcscd", entries=3)
         self.pcscd.start()
         self.links: dict[int, VpcdLink] = {}
-        self.put(PSAM_SLOT, PsamCard(demo_psam_image()))
+        self.psam = Wrapper(PsamCard(demo_psam_image()))
+        self.put(PSAM_SLOT, self.psam)
         settings = {"service": {"card_answer_timeout_seconds": ANSWER_LIMIT}, **(extra or {})}
         self.service = ServiceProcess(
             tmp,

@@ -1,6 +1,6 @@
 """Infrastructure faults under the local service (issue 11): pcscd killed and
 restarted while the service idles and in the middle of flows, a reader that
-disappears, a card host that vanishes mid-flow, and a mute card.
+disappears, a card host that vanishes mid-flow, a mute card and a mute PSAM.
 
 The service runs as its own process (``python -m terminal.service``) on a
 private pcscd (rel_pcscd: vpcd slots 48-53, never the shared daemon), with
@@ -228,3 +228,33 @@ def test_a_mute_card_gets_a_bounded_clean_error(rig: Rig, card: tuple[int, Wrapp
     rig.service.wait_until(lambda: rig.call("/card/basic", slot)[0] == 200, "the reader to recover")
     assert "the card does not answer; the session is abandoned" in rig.service.log_text()
     rig.pull(50)
+
+
+def test_a_mute_psam_gets_a_bounded_clean_error(rig: Rig, card: tuple[int, Wrapper]) -> None:
+    """The PSAM stops answering in the middle of a flow that needs a key: the
+    request ends with no_psam (-2201) after the configured limit instead of
+    hanging with the key source's lock held, flows without a key keep
+    working, and the PSAM is opened again once it answers."""
+    slot, _ = card
+    silent, release = threading.Event(), threading.Event()
+
+    def hook(apdu: bytes) -> bytes | None:
+        if len(apdu) > 1 and apdu[1] == 0xFA and not silent.is_set():
+            silent.set()
+            release.wait(60.0)
+        return None
+
+    rig.psam.hook = hook
+    try:
+        status, body = rig.call("/card/holder", slot)
+        assert silent.is_set()
+        assert_refused(status, body, {"no_psam"})
+        assert body["national_code"] == "-2201"
+        assert rig.call("/card/basic", slot)[0] == 200
+        status, body = rig.call("/card/holder", slot)  # still silent: at once, the same error
+        assert_refused(status, body, {"no_psam"})
+    finally:
+        release.set()
+        rig.psam.hook = None
+    rig.service.wait_until(lambda: rig.call("/card/holder", slot)[0] == 200, "the PSAM to answer again")
+    assert rig.call("/card/holder", slot)[1]["ssn"]
