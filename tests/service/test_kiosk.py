@@ -4,7 +4,7 @@ A real uvicorn server of the service, virtual cards in vpcd slot 12 (card)
 and 13 (PSAM), Debian Chromium under Playwright.  Paths: a person's whole
 visit, a locked service password and a loss-reported card, a card that is
 not a social security card, the card pulled out mid-flow (while typing and
-during the command), and the inactivity timeout.  Screenshots go to
+during the command), the inactivity timeout, and a card the registry refuses.  Screenshots go to
 tests/service/artifacts/kiosk-*.png.
 """
 
@@ -348,3 +348,49 @@ def test_kiosk_static_files_are_package_data() -> None:
         assert any(fnmatch.fnmatch(f"{folder}/{file}", pattern) for pattern in patterns), file
     for name in ("kiosk", "pinpage"):
         assert any(fnmatch.fnmatch(f"data/{name}.toml", pattern) for pattern in patterns)
+
+
+def test_kiosk_card_refused_by_the_registry(
+    pcsc_stack: PcscStack,
+    psam: VpcdLink,
+    browser: Browser,
+    card_reader: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A kiosk with the card status registry: a card reported lost at the counter
+    is refused when presented (blocked on the card) and the holder reads why
+    and where to go, in Chinese and English."""
+    from terminal.registry import Actor, open_registry
+
+    monkeypatch.setenv("SSCARD_DB_URL", f"sqlite:///{tmp_path / 'registry.db'}")
+    registry, _ = open_registry()
+    lost = card()
+    card_id = lost.image.card_id.hex().upper()
+    try:
+        registry.register_holder(SSN, NAME, gender="1", birth_date="1973-05-21")
+        registry.register_card(card_id, "X00000019", SSN, 3, "BOB", "2025-03-01", "2035-02-28", "active")
+        registry.report_loss_formal(card_id, Actor(operator="op-9", terminal="T-KIOSK-9"))
+    finally:
+        registry.close()
+    doc = service_config(
+        pcsc_stack,
+        tmp_path / "token",
+        journal={"kind": "registry", "operator": "kiosk"},
+        kiosk={"idle_timeout_seconds": 60.0, "message_seconds": 30.0, "poll_ms": 200},
+    )
+    with (
+        running_service(doc, tmp_path / "service.log") as server,
+        opened(browser, kiosk_url(server)) as (page, _traffic),
+    ):
+        screen(page, "start")
+        with inserted(lost, CARD_SLOT, card_reader):
+            message(page, "card_refused")
+            text = page.locator("#message-text")
+            expect(text).to_contain_text("卡片已正式挂失")
+            expect(text).to_contain_text("请携带身份证件到社保卡服务网点办理")
+            shot(page, "kiosk-40-card-refused")
+            page.click("#lang")
+            expect(text).to_contain_text("cannot be used here. Please bring your ID to a card service point.")
+        assert lost.image.life_cycle is LifeCycle.TEMPORARILY_BLOCKED
+    server.assert_log_free_of(SSN)

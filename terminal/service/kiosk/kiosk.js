@@ -83,6 +83,7 @@
       retries: body.retries_left,
       seconds: Math.max(1, Math.ceil(Number(body.retry_after) || 1)),
       digits: digitsText(),
+      reason: body.message || "",
     };
     if (row) {
       return format(row[state.lang], params);
