@@ -42,11 +42,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from apdu.errors import CardRemovedError
+from apdu.inprocess import InProcessTransport
 from emulator._data import load_data
 from emulator.card_os import response
 from emulator.card_os.command import parse_command
 from emulator.errors import FaultSpecError
-from emulator.vpcd import Tear, VirtualCard
+from emulator.vpcd import CardWrapper, Tear, VirtualCard
 
 __all__ = [
     "TRIGGER_PARAMS",
@@ -54,6 +56,7 @@ __all__ = [
     "FaultEvent",
     "FaultPlan",
     "FaultyCard",
+    "InProcessTear",
     "fault_kinds",
     "parse_fault_file",
 ]
@@ -497,3 +500,22 @@ def _le_of(apdu: bytes) -> int | None:
         if lc and len(apdu) == 5 + lc + 1:
             return apdu[-1] or 256
     return None
+
+
+class InProcessTear(CardWrapper):
+    """Turns a fault's :class:`emulator.vpcd.Tear` into what an in-process
+    reader sees when the card is pulled: the card is gone from ``transport``
+    and the command fails with :class:`apdu.errors.CardRemovedError` (over
+    vpcd, :class:`emulator.vpcd.VpcdLink` closes the link instead)."""
+
+    def __init__(self, card: VirtualCard) -> None:
+        super().__init__(card)
+        self.transport: InProcessTransport | None = None
+
+    def process(self, apdu: bytes) -> bytes:
+        try:
+            return self.card.process(apdu)
+        except Tear:
+            if self.transport is not None:
+                self.transport.remove()
+            raise CardRemovedError("in-process card torn out") from None

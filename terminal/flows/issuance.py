@@ -236,7 +236,7 @@ def _resolve_steps(
     ops = issuance_operations()
     out: list[TornEntryOutcome] = []
     for entry in entries:
-        if entry.operation not in (ops["step"], ops["scrap"]):
+        if entry.operation not in (ops["step"], ops["scrap"], ops["write_ca"]):
             continue
         outcome, note = step_verdict(card, progress, entry)
         resolved = outcome in ("applied", "not_applied")

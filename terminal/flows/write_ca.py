@@ -19,7 +19,10 @@ pair from the CA, and writes them with :func:`write_certificates`:
    details the issuance flow uses, so a torn step is settled from the card
    by :mod:`terminal.issuance.tear` in the next session or issuance): EF0D
    and EF0E in chunks under the card's AMK MAC, then IMPORT ENCRYPTION KEY
-   PAIR; the whole call is one entry (``card.write_certificates``);
+   PAIR; the whole call is one entry (``card.write_certificates``, with a
+   2-byte check of each file's certificate and of the encryption key), torn
+   when the card vanishes during or after the writes and settled from the
+   card like the steps (applied only when the card holds all three);
 4. read back: both certificates and the encryption public key
    (:class:`terminal.issuance.IssuanceIncomplete` otherwise).
 
@@ -46,7 +49,7 @@ from terminal.errors import CardDataMismatch
 from terminal.flows.generic import parse_card_info
 from terminal.issuance.card import ENCRYPT_KEY, SIGN_KEY, BlankCard, CardProgress
 from terminal.issuance.errors import IssuanceIncomplete
-from terminal.issuance.tear import issuance_operations, step_verdict, value_check
+from terminal.issuance.tear import FILE_CHECK, KEY_CHECK, issuance_operations, step_verdict, value_check
 from terminal.journal_hook import JournalScope
 from terminal.keysource.base import KeySource
 from terminal.session import CardSession
@@ -207,6 +210,7 @@ class _Writer:
         self.card = BlankCard(session, key_source)
         self.hook = session.journal
         self.step_operation = issuance_operations()["step"]
+        self.settled_operations = (self.step_operation, OPERATION)
         self.card_id = ""
         self.parent: int | None = None
         self.steps_run = 0
@@ -266,12 +270,13 @@ class _Writer:
     # -- journal ------------------------------------------------------------------------------
 
     def settle_open_steps(self) -> int:
-        """Settle step entries an earlier torn write (or issuance) left, from the card."""
+        """Settle the entries an earlier torn write (or issuance) left (steps and
+        whole ``iWriteCA`` calls), from the card."""
         progress = self.card.progress
         assert progress is not None
         settled = 0
         for entry in self.hook.incomplete(self.card_id):
-            if entry.operation != self.step_operation:
+            if entry.operation not in self.settled_operations:
                 continue
             outcome, note = step_verdict(self.card, progress, entry)
             if outcome in ("applied", "not_applied"):
@@ -318,6 +323,20 @@ class _Writer:
             [("IMPORT ENCRYPTION KEY PAIR", lambda: self.card.import_command(data.encryption_key_envelope))],
         )
 
+    def checks(self) -> dict[str, str]:
+        """The call's entry details: a check of each certificate and of the encryption key."""
+        data = self.data
+        assert data is not None
+        out = {
+            FILE_CHECK + self.binary_spec(content).name: value_check(self.card_id, certificate.der)
+            for content, certificate in (
+                (SIGN_CONTENT, data.signature_certificate),
+                (ENCRYPT_CONTENT, data.encryption_certificate),
+            )
+        }
+        out[KEY_CHECK] = value_check(self.card_id, data.encryption_certificate.public_key.to_bytes())
+        return out
+
     def read_back(self) -> None:
         data = self.data
         assert data is not None
@@ -360,9 +379,13 @@ def write_certificates(
         resolved = writer.settle_open_steps()
         serial = f"{parsed.signature_certificate.serial_number:X}"
         details = {"card_number": progress.card_number or "", "certificate_serial": serial}
+        details.update(writer.checks())
         with JournalScope(writer.hook, OPERATION, writer.card_id, details) as scope:
             writer.parent = scope.entry_id
-            writer.write()
+            # a tear during or after the writes leaves the call torn (the card may
+            # hold part of it), for the next session to settle from the card
+            with scope.write("certificates and encryption key pair"):
+                writer.write()
             writer.read_back()
             scope.add(steps=writer.steps_run)
     return WriteCaResult(

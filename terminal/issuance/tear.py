@@ -16,6 +16,10 @@ step                      applied when
 ``import_encryption_key`` the card's encryption public key matches the check
 ``end_personalisation``   the life cycle is no longer 00 (blank)
 ``scrap``                 the life cycle is 04 (permanently blocked)
+``iWriteCA`` (the call)    every file it names holds its certificate and the
+                          encryption key matches (``check_<file>``,
+                          ``check_encryption``); anything less is not applied, the
+                          note names what the card holds
 ========================  ===================================================
 
 The whole-issuance entries (``card.issue`` / ``card.replace``) are resumed
@@ -40,7 +44,9 @@ from terminal.keysource.base import KeySource
 from terminal.session import CardSession
 
 __all__ = [
+    "FILE_CHECK",
     "ISSUANCE_OPERATIONS",
+    "KEY_CHECK",
     "Verdict",
     "issuance_operations",
     "issuance_verdict",
@@ -51,6 +57,8 @@ __all__ = [
 TornOutcome = Literal["applied", "not_applied", "interrupted_read", "undetermined"]
 Verdict = tuple[TornOutcome, str]
 CHECK_BYTES = 2
+FILE_CHECK = "check_"
+KEY_CHECK = "check_encryption"
 
 
 @cache
@@ -111,10 +119,32 @@ def _certificate(card: BlankCard, progress: CardProgress, details: Mapping[str, 
     )
 
 
+def _written_ca(card: BlankCard, progress: CardProgress, details: Mapping[str, str]) -> Verdict:
+    """A whole ``iWriteCA`` call: both certificates and the encryption key, or not applied."""
+    files = [key[len(FILE_CHECK) :] for key in details if key.startswith(FILE_CHECK) and key != KEY_CHECK]
+    if not files or KEY_CHECK not in details:
+        return "undetermined", "the entry names no certificate checks"
+    held: list[str] = []
+    missing: list[str] = []
+    for name in files:
+        outcome, _ = _certificate(card, progress, {"file": name, "check": details[FILE_CHECK + name]})
+        if outcome == "undetermined":
+            return "undetermined", f"the entry names no certificate file {name}"
+        (held if outcome == "applied" else missing).append(name)
+    public = card.read_public_key(ENCRYPT_KEY)
+    key_held = public is not None and value_check(progress.card_id_hex, public) == details[KEY_CHECK]
+    (held if key_held else missing).append("encryption key")
+    if not missing:
+        return "applied", f"the card holds what the call wrote ({', '.join(held)})"
+    return "not_applied", f"written: {', '.join(held) or 'nothing'}; not written: {', '.join(missing)}"
+
+
 def step_verdict(card: BlankCard, progress: CardProgress, entry: IncompleteEntry) -> Verdict:
     """Applied / not applied for one interrupted issuance step (module docstring)."""
     details = entry.details
     step = details.get("step", "")
+    if entry.operation == issuance_operations()["write_ca"]:
+        return _written_ca(card, progress, details)
     if entry.operation == issuance_operations()["scrap"]:
         return _yes(
             progress.life_cycle is LifeCycle.PERMANENTLY_BLOCKED,

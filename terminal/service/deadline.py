@@ -85,6 +85,10 @@ class DeadlineTransport:
         self._worker: threading.Thread | None = None
         self._abandoned = False
         self._transactions: list[AbstractContextManager[None]] = []
+        # One caller at a time: every call runs in the one worker thread, so the
+        # inner transport's own lock and PC/SC transaction cannot keep a second
+        # caller out of a transaction (a PSAM shared by several sessions).
+        self._callers = threading.RLock()
         if callable(getattr(inner, "status", None)):
             self.status = self._status
         if callable(getattr(inner, "control", None)) and callable(getattr(inner, "features", None)):
@@ -119,6 +123,10 @@ class DeadlineTransport:
         return call
 
     def _call(self, fn: Callable[[], T], *, bounded: bool = True) -> T:
+        with self._callers:
+            return self._call_alone(fn, bounded=bounded)
+
+    def _call_alone(self, fn: Callable[[], T], *, bounded: bool) -> T:
         if self._abandoned:
             raise CardMuteError(f"{self.inner.reader}: the card does not answer")
         call = self._submit(fn)
@@ -212,12 +220,13 @@ class DeadlineTransport:
             if self._transactions:
                 self._transactions.pop().__exit__(None, None, None)
 
-        self._call(begin)
-        try:
-            yield
-        finally:
-            if not self._abandoned:
-                self._call(end)
+        with self._callers:
+            self._call(begin)
+            try:
+                yield
+            finally:
+                if not self._abandoned:
+                    self._call(end)
 
     def _status(self) -> tuple[int, bytes]:
         result: tuple[int, bytes] = self._call(self.inner.status)  # type: ignore[attr-defined]

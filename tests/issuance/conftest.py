@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 from issuance_pcsc import CARD_SLOT, PSAM_SLOT, inserted
+from psam_slot import demo_psam_source
 
-from card_model.demo import demo_psam_image
-from emulator.psam import PsamCard
 from emulator.stack import PcscStack
 from emulator.vpcd import VirtualCard, VpcdLink
 from terminal.keysource import PsamKeySource
@@ -39,10 +38,5 @@ def insert(pcsc_stack: PcscStack) -> Callable[..., AbstractContextManager[VpcdLi
 @pytest.fixture(scope="module")
 def psam_in_slot(pcsc_stack: PcscStack) -> Iterator[PsamKeySource]:
     """The demo PSAM in slot 1, opened as a key source over PC/SC."""
-    reader = pcsc_stack.reader_for_slot(PSAM_SLOT)
-    with inserted(PsamCard(demo_psam_image()), PSAM_SLOT, reader):
-        source = PsamKeySource.open(reader)
-        try:
-            yield source
-        finally:
-            source.close()
+    with demo_psam_source(pcsc_stack, PSAM_SLOT) as source:
+        yield source

@@ -6,14 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from apdu.errors import CardRemovedError
 from apdu.inprocess import InProcessTransport
 from card_model.demo import demo_ca, demo_holder, demo_psam_image, demo_stock_card_image
 from card_model.lifecycle import LifeCycle
 from emulator.card_os import CardOS
-from emulator.faults import Fault, FaultPlan, FaultyCard
+from emulator.faults import Fault, FaultPlan, FaultyCard, InProcessTear
 from emulator.psam import PsamCard
-from emulator.vpcd import CardWrapper, Tear, VirtualCard
 from terminal import flows
 from terminal.issuance import IssuanceOrder
 from terminal.journal_hook import JournalHook, MemoryJournal
@@ -40,24 +38,6 @@ def psam_source() -> PsamKeySource:
 
 def anchors() -> list[Any]:
     return [demo_ca().certificate]
-
-
-class InProcessTear(CardWrapper):
-    """Turns the fault plan's :class:`emulator.vpcd.Tear` into what an
-    in-process reader sees when the card is pulled: the card is gone from
-    the transport and the command fails with ``CardRemovedError``."""
-
-    def __init__(self, card: VirtualCard) -> None:
-        super().__init__(card)
-        self.transport: InProcessTransport | None = None
-
-    def process(self, apdu: bytes) -> bytes:
-        try:
-            return self.card.process(apdu)
-        except Tear:
-            if self.transport is not None:
-                self.transport.remove()
-            raise CardRemovedError("in-process card torn out") from None
 
 
 @dataclass

@@ -39,9 +39,9 @@ from apdu.inprocess import InProcessTransport
 from card_model.demo import demo_ca, demo_psam_image
 from card_model.purse import PurseState
 from emulator.card_os import CardOS
-from emulator.faults import Fault, FaultPlan, FaultyCard
+from emulator.faults import Fault, FaultPlan, FaultyCard, InProcessTear
 from emulator.psam import PsamCard
-from emulator.vpcd import CardWrapper, Tear, VirtualCard
+from emulator.vpcd import CardWrapper, VirtualCard
 from terminal.errors import TornOperation
 from terminal.journal_hook import JournalHook, JournalResult, MemoryJournal, RegistryJournal
 from terminal.keysource import PsamKeySource
@@ -147,24 +147,6 @@ class CleanRun:
 
     def points(self) -> list[tuple[TearKind, int]]:
         return [(kind, index) for index in range(1, self.apdus + 1) for kind in KINDS]
-
-
-class InProcessTear(CardWrapper):
-    """What an in-process reader sees when the fault injector pulls the card:
-    the card is gone from the transport, the command fails with
-    :class:`CardRemovedError`."""
-
-    def __init__(self, card: VirtualCard) -> None:
-        super().__init__(card)
-        self.transport: InProcessTransport | None = None
-
-    def process(self, apdu: bytes) -> bytes:
-        try:
-            return self.card.process(apdu)
-        except Tear:
-            if self.transport is not None:
-                self.transport.remove()
-            raise CardRemovedError("in-process card torn out") from None
 
 
 class Recorder(CardWrapper):

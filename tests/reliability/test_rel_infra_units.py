@@ -102,6 +102,52 @@ def test_a_card_lost_inside_a_transaction_ends_it_in_the_same_thread() -> None:
     transport.disconnect()
 
 
+class _LoggingCard:
+    """The demo card, logging the Le of each GET CHALLENGE it answers."""
+
+    def __init__(self) -> None:
+        self.card = CardOS(demo_card_image(3))
+        self.log: list[int] = []
+        self._pause = threading.Event()
+
+    def atr(self) -> bytes:
+        return self.card.atr()
+
+    def process(self, apdu: bytes) -> bytes:
+        self.log.append(apdu[-1])
+        self._pause.wait(0.001)  # give the other caller a chance to cut in
+        return self.card.process(apdu)
+
+
+def test_a_shared_transport_keeps_each_transaction_whole() -> None:
+    """A PSAM's transport is shared by the sessions of several readers: one
+    caller's transaction (INIT FOR DESCRYPT + CIPHER, or a purse's steps) must
+    never have another caller's command in the middle, although every call
+    runs in the one worker thread."""
+    card = _LoggingCard()
+    transport = DeadlineTransport(InProcessTransport(card, reader="PSAM"), 5.0, MuteReaders())
+    transport.connect()
+    rounds, length = 20, 4
+    start = threading.Barrier(2)
+
+    def caller(le: int) -> None:
+        start.wait()
+        for _ in range(rounds):
+            with transport.transaction():
+                for _ in range(length):
+                    assert transport.transmit(bytes((0x00, 0x84, 0x00, 0x00, le)))[-2:] == b"\x90\x00"
+
+    threads = [threading.Thread(target=caller, args=(le,)) for le in (4, 8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30.0)
+    transport.disconnect()
+    assert len(card.log) == 2 * rounds * length
+    runs = [card.log[i : i + length] for i in range(0, len(card.log), length)]
+    assert all(len(set(run)) == 1 for run in runs), card.log
+
+
 class _DownJournal:
     """The registry journal of an unreachable database."""
 

@@ -17,13 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from psam_slot import demo_psam_source
 from rel_tear import KINDS, CleanRun, TearKind, anchors, clean_run, psam_source, tear_case
 from rel_tear_flows import tear_flows
 
 from apdu.errors import SscardError
-from card_model.demo import demo_psam_image
-from emulator.presence import inserted, wait_for_card
-from emulator.psam import PsamCard
+from emulator.presence import wait_for_card
 from emulator.stack import PcscStack
 from emulator.vpcd import VirtualCard, VpcdLink
 from terminal.journal_hook import JournalHook, RegistryJournal
@@ -99,13 +98,8 @@ def _points(run: CleanRun) -> list[tuple[TearKind, int]]:
 
 @pytest.fixture(scope="module")
 def pcsc_psam(pcsc_stack: PcscStack) -> Iterator[PsamKeySource]:
-    reader = pcsc_stack.reader_for_slot(PSAM_SLOT)
-    with inserted(PsamCard(demo_psam_image()), PSAM_SLOT, reader):
-        source = PsamKeySource.open(reader)
-        try:
-            yield source
-        finally:
-            source.close()
+    with demo_psam_source(pcsc_stack, PSAM_SLOT) as source:
+        yield source
 
 
 @pytest.fixture(scope="module")

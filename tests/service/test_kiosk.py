@@ -4,8 +4,8 @@ A real uvicorn server of the service, virtual cards in vpcd slot 12 (card)
 and 13 (PSAM), Debian Chromium under Playwright.  Paths: a person's whole
 visit, a locked service password and a loss-reported card, a card that is
 not a social security card, the card pulled out mid-flow (while typing and
-during the command), the inactivity timeout, and a card the registry refuses.  Screenshots go to
-tests/service/artifacts/kiosk-*.png.
+during the command), the inactivity timeout, and a card the registry
+refuses.  Screenshots go to tests/service/artifacts/kiosk-*.png.
 """
 
 from __future__ import annotations

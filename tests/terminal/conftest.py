@@ -10,10 +10,9 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
 import pytest
+from psam_slot import demo_psam_source
 from terminal_cards import inserted
 
-from card_model.demo import demo_psam_image
-from emulator.psam import PsamCard
 from emulator.stack import PcscStack
 from emulator.vpcd import VirtualCard, VpcdLink
 from terminal.keysource import PsamKeySource
@@ -27,13 +26,8 @@ WATCH_SLOT = 7
 @pytest.fixture(scope="session")
 def psam_in_slot(pcsc_stack: PcscStack) -> Iterator[PsamKeySource]:
     """The demo PSAM in vpcd slot 5, opened as a key source over PC/SC."""
-    reader = pcsc_stack.reader_for_slot(PSAM_SLOT)
-    with inserted(PsamCard(demo_psam_image()), PSAM_SLOT, reader):
-        source = PsamKeySource.open(reader)
-        try:
-            yield source
-        finally:
-            source.close()
+    with demo_psam_source(pcsc_stack, PSAM_SLOT) as source:
+        yield source
 
 
 @pytest.fixture

@@ -17,10 +17,9 @@ from urllib.parse import quote
 import pytest
 import sqlalchemy as sa
 from pg_cluster import cluster_url
-from terminal_registry_support import CARD_SLOT, PSAM_SLOT, FakeClock, Terminal, inserted
+from psam_slot import demo_psam_source
+from terminal_registry_support import CARD_SLOT, PSAM_SLOT, FakeClock, Terminal
 
-from card_model.demo import demo_psam_image
-from emulator.psam import PsamCard
 from emulator.stack import PcscStack
 from terminal.keysource import PsamKeySource
 from terminal.registry import open_registry
@@ -29,13 +28,8 @@ from terminal.registry import open_registry
 @pytest.fixture(scope="module")
 def psam(pcsc_stack: PcscStack) -> Iterator[PsamKeySource]:
     """The demo PSAM in slot 7 for one test module (pulled out at its end)."""
-    reader = pcsc_stack.reader_for_slot(PSAM_SLOT)
-    with inserted(PsamCard(demo_psam_image()), PSAM_SLOT, reader):
-        source = PsamKeySource.open(reader)
-        try:
-            yield source
-        finally:
-            source.close()
+    with demo_psam_source(pcsc_stack, PSAM_SLOT) as source:
+        yield source
 
 
 @pytest.fixture

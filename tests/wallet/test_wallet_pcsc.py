@@ -13,14 +13,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from psam_slot import demo_psam_source
 from wallet_helpers import NOW, Slot, active_card, active_image
 
 from apdu.errors import CardRemovedError, SscardError
-from card_model.demo import demo_key_set, demo_psam_image
+from card_model.demo import demo_key_set
 from card_model.purse import PurseState
 from emulator.card_os import CardOS
 from emulator.faults import Fault, FaultPlan, FaultyCard
-from emulator.psam import PsamCard
 from emulator.stack import PcscStack
 from terminal import flows
 from terminal.errors import TornOperation
@@ -40,16 +40,8 @@ AMOUNT = 700
 
 @pytest.fixture(scope="module")
 def psam(pcsc_stack: PcscStack) -> Iterator[PsamKeySource]:
-    slot = Slot(PSAM_SLOT, pcsc_stack.reader_for_slot(PSAM_SLOT))
-    slot.insert(PsamCard(demo_psam_image()))
-    try:
-        source = PsamKeySource.open(slot.reader)
-        try:
-            yield source
-        finally:
-            source.close()
-    finally:
-        slot.remove()
+    with demo_psam_source(pcsc_stack, PSAM_SLOT) as source:
+        yield source
 
 
 @pytest.fixture
