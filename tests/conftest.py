@@ -36,17 +36,17 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import settings
 
-# No per-example deadline: these machines are shared and noisy, and a time
-# limit on one example is a timed assertion (a load spike of a few seconds
-# failed a 200 ms deadline).  Tests that need more examples set their own.
-settings.register_profile("sscard", deadline=None)
-settings.load_profile("sscard")
-
 # The secrets sweep of the whole run (issue 11): collects logs, traces, journal rows and
 # exception texts, greps them for the tests' PINs, keys and SSNs last, fails the run on a hit.
 from secrets_sweep import pytest_configure, pytest_runtest_setup, pytest_sessionfinish  # noqa: F401
 
 from emulator.stack import PcscStack
+
+# No per-example deadline: these machines are shared and noisy, and a time
+# limit on one example is a timed assertion (a load spike of a few seconds
+# failed a 200 ms deadline).  Tests that need more examples set their own.
+settings.register_profile("sscard", deadline=None)
+settings.load_profile("sscard")
 
 SLOT_RANGES: dict[str, range] = {
     "emulator_pcsc": range(0, 4),

@@ -16,7 +16,7 @@ step                      applied when
 ``import_encryption_key`` the card's encryption public key matches the check
 ``end_personalisation``   the life cycle is no longer 00 (blank)
 ``scrap``                 the life cycle is 04 (permanently blocked)
-``iWriteCA`` (the call)    every file it names holds its certificate and the
+``iWriteCA`` (the call)   every file it names holds its certificate and the
                           encryption key matches (``check_<file>``,
                           ``check_encryption``); anything less is not applied, the
                           note names what the card holds

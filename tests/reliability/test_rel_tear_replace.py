@@ -50,7 +50,7 @@ from apdu.errors import CardRemovedError, WrongCardType
 from card_model.demo import demo_card_image, demo_stock_card_image
 from card_model.lifecycle import LifeCycle
 from emulator.card_os import CardOS
-from terminal.flows.issuance import IssuanceResult, inspect_card, replace_card
+from terminal.flows.issuance import IssuanceResult, ReplacementReason, inspect_card, replace_card
 from terminal.issuance import IssuanceOrder
 from terminal.journal_hook import MemoryJournal
 from terminal.keysource import PsamKeySource
@@ -61,7 +61,7 @@ from terminal.session import CardSession
 FIRST_NUMBER = 62000
 SAMPLE_EVERY = 5
 FULL_CHECK_EVERY = 7
-REASON = "damaged"
+REASON: ReplacementReason = "damaged"
 HOLDER_NAME = "张三"
 OLD_CARD = ("X00000019", 3, "Bank of Beijing", "2025-03-01", "2035-02-28", "issued")
 

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from rel_tear import TearKind, copy_card, persistent, psam_source
+from rel_tear import TearKind, copy_card, persistent, psam_source, session_on
 from rel_tear_personalisation import (
     ACTOR,
     PIN,
@@ -60,6 +60,7 @@ from terminal.issuance.ca import CertificateRequest, IssuedCertificates
 from terminal.issuance.tear import issuance_operations
 from terminal.journal_hook import MemoryJournal
 from terminal.keysource import PsamKeySource
+from terminal.presentation import PresentationGate
 from terminal.registry import Registry, open_registry
 from terminal.session import CardSession
 
@@ -285,3 +286,25 @@ def test_the_issuance_settles_a_torn_write_ca(bench: Bench) -> None:
     }
     assert result.life_cycle is LifeCycle.PERSONALISED and journal.incomplete(result.card_id) == []
     check_finished_card(copy.session(bench.keys, journal), SSN, PIN)
+
+
+def test_an_ordinary_session_settles_a_torn_write_ca(bench: Bench) -> None:
+    """The card torn after IMPORT ENCRYPTION KEY PAIR, then finished by an
+    issuance that kept another journal (another terminal): the first
+    journal's torn call and step are settled at the card's next ordinary
+    presentation, from the card (everything written: applied)."""
+    scenario = bench.scenarios["first"]
+    copy = torn_copy(scenario.card, "tear_after", 2, ins=INS_KEY_PAIR)  # 2nd INS 4A: the import
+    journal = MemoryJournal()
+    with pytest.raises(TornOperation):
+        write_certificates(copy.session(bench.keys, journal), scenario.data, anchors=bench.anchors)
+    torn = [e.entry_id for e in journal.entries if e.state == "torn"]
+    other = MemoryJournal()
+    result = issue_card(copy.session(bench.keys, other), bench.order, registry=bench.registry, actor=ACTOR)
+    assert result.steps_run == 1 and other.incomplete(result.card_id) == []
+    session, _ = session_on(copy.wrapper, bench.keys, journal, gate=PresentationGate(None, actor=ACTOR))
+    assert session.presentation is not None and session.presentation.settled is not None
+    settled = {(o.operation, o.outcome) for o in session.presentation.settled.entries}
+    assert settled == {(OPERATION, "applied"), (STEP, "applied")}
+    assert journal.incomplete(result.card_id) == []
+    assert [entry(journal, i).result for i in torn] == ["ok", "ok"]

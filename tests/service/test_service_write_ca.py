@@ -176,8 +176,9 @@ def test_write_ca_on_a_card_in_personalisation(svc: Service, insert: Insert, reg
 
 
 def test_write_ca_torn_and_written_again(svc: Service, insert: Insert, registry: Registry) -> None:
-    """The card pulled during a certificate chunk: -2, the step entry torn; the
-    next iWriteCA settles it from the card (partial DER: not applied) and writes all."""
+    """The card pulled during a certificate chunk: -2, the step entry and the
+    call's entry torn; the next iWriteCA settles both from the card (partial
+    DER: not applied) and writes all."""
     card, request = _half_issued(registry, STOCK_NUMBER + 2)
     issued = LocalTestCa().issue(request)
     pulling = PullingCard(card)
@@ -186,11 +187,12 @@ def test_write_ca_torn_and_written_again(svc: Service, insert: Insert, registry:
             pulling.arm(0xD6)  # UPDATE BINARY: the first certificate chunk
             assert page.code("iWriteCA", iType=1, pCardInfo="", pWriteData=_write_data(issued)) == -2
             assert pulling.pulled and not link.inserted
-        (torn,) = [e for e in svc.journal.entries if e.card_id == request.card_id and e.state == "torn"]
-        assert torn.operation == "card.issue.step" and torn.details["step"] == "write_certificate"
+        torn = [e for e in svc.journal.entries if e.card_id == request.card_id and e.state == "torn"]
+        assert sorted(e.operation for e in torn) == ["card.issue.step", "card.write_certificates"]
+        assert [e.details["step"] for e in torn if e.operation == "card.issue.step"] == ["write_certificate"]
         with insert(card):
             assert page.ok("iWriteCA", iType=1, pCardInfo="", pWriteData=_write_data(issued)) == ""
-    assert torn.state == "resolved" and torn.resolution == "card_state_not_applied"
+    assert all(e.state == "resolved" and e.resolution == "card_state_not_applied" for e in torn)
     assert not svc.journal.incomplete(request.card_id)
     result = issue_card(_in_process(card), _order(), registry=registry, actor=ACTOR, ca=UnreachableCa())
     assert result.life_cycle is LifeCycle.PERSONALISED and result.steps_run == 1
