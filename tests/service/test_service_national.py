@@ -402,7 +402,7 @@ def test_one_operation_per_card(make_service: MakeService, insert: Insert) -> No
             assert fields(page.ok("iReadCardBas", iType=3))[1] == SSN
             assert impatient.post("/card/basic").status_code == 200
 
-        patient = make_service(service={"queue_wait_seconds": 10.0})
+        patient = make_service(service={"queue_wait_seconds": 60.0})  # a loaded CI machine is slow
         with counter(patient) as page:
             request = page.ok("iReadCardBas_HSM_Step1", iType=3)
             queued: dict[str, Any] = {}
@@ -411,7 +411,8 @@ def test_one_operation_per_card(make_service: MakeService, insert: Insert) -> No
             time.sleep(0.3)
             assert worker.is_alive()  # waiting behind the sequence, never interleaved
             page.ok("iReadCardBas_HSM_Step2", pKey=module.process(request))
-            worker.join(timeout=10)
+            worker.join(timeout=90)
+            assert not worker.is_alive(), "the queued request never ended"
             assert queued["r"].status_code == 200 and queued["r"].json()["ssn"] == SSN
 
 
