@@ -31,6 +31,18 @@ class PublicHandle:
         self.point = point
         self.native: dict[str, Any] = {}
 
+    # A handle is an immutable value whose native objects it owns and frees
+    # when collected: a copy is the handle itself (a copy of ``native`` would
+    # hold pointers freed with the original), and a pickle carries the point.
+    def __copy__(self) -> PublicHandle:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> PublicHandle:
+        return self
+
+    def __reduce__(self) -> tuple[type[PublicHandle], tuple[Point]]:
+        return (PublicHandle, (self.point,))
+
 
 class PrivateHandle:
     """Secret scalar, (1 + d)^-1 mod n, the public handle, and native objects."""
@@ -42,6 +54,12 @@ class PrivateHandle:
         self.d1_inv = d1_inv
         self.public = public
         self.native: dict[str, Any] = {}
+
+    def __copy__(self) -> PrivateHandle:
+        return self  # immutable, owns its native objects: see PublicHandle
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> PrivateHandle:
+        return self
 
 
 class Sm2Backend(Protocol):

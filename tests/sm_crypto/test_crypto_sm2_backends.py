@@ -140,3 +140,28 @@ def test_fallback_to_pure_when_openssl_unavailable(
         sm2.set_backend("openssl")
     key = Sm2PrivateKey.generate()
     key.public_key().verify(key.sign(b"still works"), b"still works")
+
+
+def test_copies_of_keys_never_share_a_freed_native_key() -> None:
+    """A card image is deep-copied (clone_image) after its keys were used: the
+    copy must not keep the original's OpenSSL key pointer, which is freed
+    when the original is collected."""
+    import copy
+    import gc
+    import pickle
+
+    key = Sm2PrivateKey.generate()
+    message = b"copied after use"
+    signature = key.sign(message)
+    with sm2.using_backend("openssl"):
+        public = key.public_key()
+        public.verify(signature, message)  # imports the native key
+        copied = copy.deepcopy(public)
+        shallow = copy.copy(public)
+        restored = pickle.loads(pickle.dumps(public))
+        assert copied._handle is public._handle and shallow._handle is public._handle
+        assert restored._handle is not public._handle and restored._handle.native == {}
+        del public, key
+        gc.collect()
+        for survivor in (copied, shallow, restored):
+            survivor.verify(signature, message)
