@@ -187,7 +187,7 @@ class Sm2Certificate:
 
     @property
     def is_self_issued(self) -> bool:
-        return bool(self._asn1.subject == self._asn1.issuer)
+        return _same_name(self._asn1.subject, self._asn1.issuer)
 
     def fingerprint(self) -> bytes:
         """SM3 digest of the DER certificate."""
@@ -195,7 +195,7 @@ class Sm2Certificate:
 
     def issued_by_name(self, issuer: Sm2Certificate) -> bool:
         """True if ``issuer``'s subject matches this certificate's issuer (RFC 5280 comparison)."""
-        return bool(self._asn1.issuer == issuer._asn1.subject)
+        return _same_name(self._asn1.issuer, issuer._asn1.subject)
 
     @property
     def signature(self) -> bytes:
@@ -274,6 +274,13 @@ def _check_issuer(issuer: Sm2Certificate, intermediates_below: int) -> None:
             f"path length constraint of {issuer.subject_text!r} exceeded",
             reason="path_length",
         )
+
+
+def _same_name(a: _asn1_x509.Name, b: _asn1_x509.Name) -> bool:
+    """RFC 5280 name comparison, with identical encodings (the usual case: a CA
+    copies its subject into what it issues) decided without it, since
+    asn1crypto's string preparation costs ≈ 1.5 ms per comparison."""
+    return a.dump() == b.dump() or bool(a == b)
 
 
 def _key_ids_match(child: Sm2Certificate, issuer: Sm2Certificate) -> bool:

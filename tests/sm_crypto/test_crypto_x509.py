@@ -311,3 +311,19 @@ def test_testca_reachable_from_x509_module() -> None:
     from sm_crypto import x509 as x509_module
 
     assert x509_module.TestCa is TestCa
+
+
+def test_names_compare_by_rfc5280_when_their_encodings_differ() -> None:
+    """Chain building matches an issuer by name: identical encodings at once,
+    otherwise by RFC 5280 (case and spaces folded, string types ignored)."""
+    from asn1crypto.x509 import Name
+
+    from sm_crypto.x509 import _same_name
+
+    utf8 = Name.build({"common_name": "Beijing Card CA", "country_name": "CN"})
+    printable = Name.build({"common_name": "beijing  card ca", "country_name": "CN"}, use_printable=True)
+    other = Name.build({"common_name": "Shanghai Card CA", "country_name": "CN"})
+    assert utf8.dump() != printable.dump()
+    assert _same_name(utf8, Name.load(utf8.dump()))
+    assert _same_name(utf8, printable) and _same_name(printable, utf8)
+    assert not _same_name(utf8, other)
