@@ -279,7 +279,7 @@ def _check_issuer(issuer: Sm2Certificate, intermediates_below: int) -> None:
 def _same_name(a: _asn1_x509.Name, b: _asn1_x509.Name) -> bool:
     """RFC 5280 name comparison, with identical encodings (the usual case: a CA
     copies its subject into what it issues) decided without it, since
-    asn1crypto's string preparation costs ≈ 1.5 ms per comparison."""
+    asn1crypto's string preparation costs ≈ 0.35 ms per comparison."""
     return a.dump() == b.dump() or bool(a == b)
 
 
