@@ -7,7 +7,9 @@ unblocks): at most ``attempts`` PIN attempts (verify, change) per card within
 ``failure_delay`` seconds (doubling with each further failure in the window).
 A refused attempt raises :class:`~terminal.service.errors.PinRateLimited`
 with ``retry_after`` and never reaches the card.  Cards are keyed by their
-card identification code.
+card identification code; cards idle for a window are forgotten, at most
+once per window from :meth:`PinRateLimiter.check`, so the table holds only
+the cards of the last two windows however many cards the service sees.
 """
 
 from __future__ import annotations
@@ -47,11 +49,20 @@ class PinRateLimiter:
         self._clock = clock
         self._cards: dict[str, _CardAttempts] = {}
         self._lock = threading.Lock()
+        self._pruned = clock()
+
+    @property
+    def tracked(self) -> int:
+        """Number of cards in the table."""
+        with self._lock:
+            return len(self._cards)
 
     def check(self, card: str) -> None:
         """Count one attempt on ``card``, or raise PinRateLimited."""
         now = self._clock()
         with self._lock:
+            if now - self._pruned >= self.window:
+                self._forget_idle(now)
             entry = self._cards.setdefault(card, _CardAttempts())
             while entry.times and entry.times[0] <= now - self.window:
                 entry.times.popleft()
@@ -87,8 +98,10 @@ class PinRateLimiter:
         """Drop cards without attempts in the window (bounded memory)."""
         now = self._clock()
         with self._lock:
-            for card in [
-                k for k, e in self._cards.items() if not e.times or e.times[-1] <= now - self.window
-            ]:
-                if self._cards[card].not_before <= now:
-                    del self._cards[card]
+            self._forget_idle(now)
+
+    def _forget_idle(self, now: float) -> None:
+        self._pruned = now
+        for card in [k for k, e in self._cards.items() if not e.times or e.times[-1] <= now - self.window]:
+            if self._cards[card].not_before <= now:
+                del self._cards[card]

@@ -4,7 +4,7 @@ as its own process (rel_service) and a subscriber of its event stream."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ class Rig:
         env: Mapping[str, str] | None = None,
         journal: str = "none",
         extra: Mapping[str, Mapping[str, Any]] | None = None,
+        launcher: Sequence[str] = ("-m", "terminal.service"),
     ) -> None:
         self.pcscd = PrivatePcscd(tmp / "pcscd", entries=3)
         self.pcscd.start()
@@ -60,6 +61,7 @@ class Rig:
             psam_reader=self.pcscd.reader(PSAM_SLOT),
             journal=journal,
             extra=settings,
+            launcher=launcher,
         ).start()
         self.events = EventListener(self.service)
         self.events.next(lambda e: e["event"] == "hello")

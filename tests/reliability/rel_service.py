@@ -4,7 +4,9 @@ on a private pcscd, for the infrastructure-fault and soak tests.
 :class:`ServiceProcess` writes a configuration (free loopback ports, a token
 file, a log file, the PSAM key source, the demo CA as trust anchor, PINs in
 request bodies, no PIN delays), starts the service with
-``PCSCLITE_CSOCK_NAME`` pointing at the private daemon, reads its ports from
+``PCSCLITE_CSOCK_NAME`` pointing at the private daemon (``launcher``: the
+interpreter arguments before ``--config``; the memory study passes
+``rel_memtrace.py``), reads its ports from
 the start-up lines and offers: native API calls, national WebSocket calls,
 an event-stream subscriber, and the process's resident memory and open
 file descriptors (``/proc``).  Only the process started here is signalled.
@@ -21,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -64,8 +66,10 @@ class ServiceProcess:
         psam_reader: str,
         journal: str = "none",
         extra: Mapping[str, Mapping[str, Any]] | None = None,
+        launcher: Sequence[str] = ("-m", "terminal.service"),
     ) -> None:
         self.tmp = tmp
+        self.launcher = tuple(launcher)
         self.env = dict(env)
         self.token_file = tmp / "data" / "token"
         self.log_file = tmp / "service.log"
@@ -108,7 +112,7 @@ class ServiceProcess:
             "SSCARD_DATA_DIR": str(self.tmp / "data"),
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "terminal.service", "--config", str(self.config)],
+            [sys.executable, *self.launcher, "--config", str(self.config)],
             cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,

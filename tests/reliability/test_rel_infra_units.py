@@ -1,6 +1,8 @@
 """The pieces of the infrastructure-fault fixes in process, without PC/SC:
 the service's bounded wait for a card (terminal/service/deadline.py) and its
-journal through a registry outage (terminal/service/journal_outage.py)."""
+journal through a registry outage (terminal/service/journal_outage.py); and
+from the soak's memory study (docs/reliability.md "Soak"), the PIN rate
+limiter's table of cards staying bounded (terminal/service/ratelimit.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ from emulator.card_os import CardOS
 from terminal.journal_hook import DetailValue
 from terminal.registry.errors import RegistryStorageError, RegistryUnavailable
 from terminal.service.deadline import DeadlineTransport, MuteReaders
+from terminal.service.errors import PinRateLimited
 from terminal.service.journal_outage import OutageTolerantJournal
+from terminal.service.ratelimit import PinRateLimiter
 
 CHALLENGE = bytes.fromhex("0084000004")  # GET CHALLENGE: 4 bytes and 9000
 
@@ -173,3 +177,36 @@ def test_the_journal_through_a_registry_outage() -> None:
     assert "connection refused" not in str(error)
     journal.complete(7, result="ok")  # the entry stays open for the next session to settle
     journal.mark_torn(7, "card removed")
+
+
+class StepClock:
+    def __init__(self) -> None:
+        self.now = 5000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_pin_rate_limiter_forgets_cards_idle_for_a_window() -> None:
+    # A counter sees thousands of cards; each PIN attempt put its card in the
+    # limiter's table, which nothing pruned (forget_idle was never called).
+    clock = StepClock()
+    limiter = PinRateLimiter(attempts=5, window=60.0, failure_delay=1.0, clock=clock)
+    for number in range(2000):
+        limiter.check(f"card-{number:05d}")
+        if number % 7 == 0:
+            limiter.failed(f"card-{number:05d}")
+        clock.now += 0.1  # 200 s in all: more than three windows
+    assert limiter.tracked <= 2 * 600 + 1
+    clock.now += 61.0
+    limiter.check("the next card")
+    assert limiter.tracked == 1
+    # a card with attempts in the window keeps them through the pruning
+    clock.now += 30.0
+    for _ in range(5):
+        limiter.check("busy card")
+    clock.now += 31.0
+    limiter.check("one more")
+    assert limiter.tracked == 2
+    with pytest.raises(PinRateLimited):
+        limiter.check("busy card")
