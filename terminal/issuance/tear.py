@@ -119,6 +119,11 @@ def _certificate(card: BlankCard, progress: CardProgress, details: Mapping[str, 
     )
 
 
+def _holds_encryption_key(card: BlankCard, progress: CardProgress, check: str | None) -> bool:
+    public = card.read_public_key(ENCRYPT_KEY)
+    return public is not None and value_check(progress.card_id_hex, public) == check
+
+
 def _written_ca(card: BlankCard, progress: CardProgress, details: Mapping[str, str]) -> Verdict:
     """A whole ``iWriteCA`` call: both certificates and the encryption key, or not applied."""
     files = [key[len(FILE_CHECK) :] for key in details if key.startswith(FILE_CHECK) and key != KEY_CHECK]
@@ -131,9 +136,7 @@ def _written_ca(card: BlankCard, progress: CardProgress, details: Mapping[str, s
         if outcome == "undetermined":
             return "undetermined", f"the entry names no certificate file {name}"
         (held if outcome == "applied" else missing).append(name)
-    public = card.read_public_key(ENCRYPT_KEY)
-    key_held = public is not None and value_check(progress.card_id_hex, public) == details[KEY_CHECK]
-    (held if key_held else missing).append("encryption key")
+    (held if _holds_encryption_key(card, progress, details[KEY_CHECK]) else missing).append("encryption key")
     if not missing:
         return "applied", f"the card holds what the call wrote ({', '.join(held)})"
     return "not_applied", f"written: {', '.join(held) or 'nothing'}; not written: {', '.join(missing)}"
@@ -172,9 +175,8 @@ def step_verdict(card: BlankCard, progress: CardProgress, entry: IncompleteEntry
     if step == "write_certificate":
         return _certificate(card, progress, details)
     if step == "import_encryption_key":
-        public = card.read_public_key(ENCRYPT_KEY)
         return _yes(
-            public is not None and value_check(progress.card_id_hex, public) == details.get("check"),
+            _holds_encryption_key(card, progress, details.get("check")),
             "the card holds the encryption key pair",
             "the card does not hold this encryption key pair",
         )

@@ -94,13 +94,8 @@ class PinRateLimiter:
                 entry.failures = 0
                 entry.not_before = 0.0
 
-    def forget_idle(self) -> None:
-        """Drop cards without attempts in the window (bounded memory)."""
-        now = self._clock()
-        with self._lock:
-            self._forget_idle(now)
-
     def _forget_idle(self, now: float) -> None:
+        """Drop cards without attempts in the window (bounded memory; lock held)."""
         self._pruned = now
         for card in [k for k, e in self._cards.items() if not e.times or e.times[-1] <= now - self.window]:
             if self._cards[card].not_before <= now:

@@ -120,15 +120,17 @@ class TearFlow:
     extra_operations: frozenset[str] = field(default_factory=frozenset)
 
 
-@dataclass
-class CleanRun:
-    """A flow without a fault: its APDU count and boundary states."""
+@dataclass(frozen=True)
+class Recorded:
+    """A flow run once without a fault: its APDUs and the card's state after each."""
 
-    flow: TearFlow
     template: CardOS
-    apdus: int
     boundaries: list[State]
     ins: list[int]
+
+    @property
+    def apdus(self) -> int:
+        return len(self.ins)
 
     @property
     def old(self) -> State:
@@ -138,15 +140,30 @@ class CleanRun:
     def new(self) -> State:
         return self.boundaries[-1]
 
+    def changing(self) -> list[int]:
+        """1-based indexes of the APDUs that changed the card's persistent state."""
+        return [i for i in range(1, self.apdus + 1) if self.boundaries[i] != self.boundaries[i - 1]]
+
+    def expected(self, kind: TearKind, index: int) -> State:
+        """The only state a tear at that point may leave (the card commits each command atomically)."""
+        return self.boundaries[index - 1] if kind == "tear_before" else self.boundaries[index]
+
+    def points(self) -> list[tuple[TearKind, int]]:
+        return [(kind, index) for index in range(1, self.apdus + 1) for kind in KINDS]
+
+
+@dataclass(frozen=True)
+class CleanRun(Recorded):
+    """A :class:`TearFlow` without a fault."""
+
+    flow: TearFlow
+
     def outcome_of(self, state: State) -> str:
         if state == self.old:
             return "old"
         if state == self.new:
             return "new"
         return "partial"
-
-    def points(self) -> list[tuple[TearKind, int]]:
-        return [(kind, index) for index in range(1, self.apdus + 1) for kind in KINDS]
 
 
 class Recorder(CardWrapper):
@@ -178,7 +195,10 @@ def session_on(
     journal: JournalHook,
     *,
     gate: PresentationGate | None = None,
+    connect: bool = True,
 ) -> tuple[CardSession, InProcessTransport]:
+    """A new in-process reader holding ``card``; connected unless ``connect``
+    is False (a blank card cannot be)."""
     transport = InProcessTransport(reader=READER, protocol="T0")
     transport.insert(card)
     if isinstance(card, InProcessTear):
@@ -186,20 +206,29 @@ def session_on(
     session = CardSession(
         transport, key_source=key_source, journal=journal, trust_anchors=anchors(), gate=gate
     )
-    session.connect()
+    if connect:
+        session.connect()
     return session, transport
+
+
+def record(
+    template: CardOS, key_source: KeySource, run: Callable[[CardSession], object], *, connect: bool = True
+) -> Recorded:
+    """``run`` on a copy of ``template``, recording every APDU's INS and boundary state."""
+    card = copy_card(template)
+    recorder = Recorder(card)
+    session, _ = session_on(recorder, key_source, MemoryJournal(), connect=connect)
+    recorder.states.append(persistent(card))
+    recorder.on = True
+    run(session)
+    recorder.on = False
+    return Recorded(template, recorder.states, recorder.ins)
 
 
 def clean_run(flow: TearFlow, key_source: KeySource) -> CleanRun:
     template = flow.start()
-    card = copy_card(template)
-    recorder = Recorder(card)
-    session, _ = session_on(recorder, key_source, MemoryJournal())
-    recorder.states.append(persistent(card))
-    recorder.on = True
-    flow.run(session)
-    recorder.on = False
-    return CleanRun(flow, template, len(recorder.ins), recorder.states, recorder.ins)
+    done = record(template, key_source, flow.run)
+    return CleanRun(template, done.boundaries, done.ins, flow)
 
 
 @dataclass

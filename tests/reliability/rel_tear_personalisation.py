@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rel_tear import KINDS, Recorder, State, TearKind, copy_card, persistent
+from rel_tear import Recorded, TearKind, copy_card, session_on
+from rel_tear import record as record_run
 
-from apdu.inprocess import InProcessTransport
 from emulator.card_os import CardOS
 from emulator.faults import Fault, FaultPlan, FaultyCard, InProcessTear
 from emulator.vpcd import VirtualCard
@@ -36,9 +36,7 @@ if str(ISSUANCE_TESTS) not in sys.path:
 # the issuance area's helpers, reused (re-exported for the tests of this area)
 from issuance_helpers import (  # noqa: E402
     ACTOR,
-    READER,
     StockCard,
-    anchors,
     check_finished_card,
     order_for,
 )
@@ -64,55 +62,12 @@ Run = Callable[[CardSession], object]
 
 def blank_session(card: VirtualCard, key_source: KeySource, journal: JournalHook) -> CardSession:
     """A new in-process reader holding ``card``, not connected (a blank card cannot be)."""
-    transport = InProcessTransport(reader=READER, protocol="T0")
-    transport.insert(card)
-    if isinstance(card, InProcessTear):
-        card.transport = transport
-    return CardSession(transport, key_source=key_source, journal=journal, trust_anchors=anchors())
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """A flow run once without a fault: its APDUs and the card's state after each."""
-
-    template: CardOS
-    boundaries: list[State]
-    ins: list[int]
-
-    @property
-    def apdus(self) -> int:
-        return len(self.ins)
-
-    @property
-    def old(self) -> State:
-        return self.boundaries[0]
-
-    @property
-    def new(self) -> State:
-        return self.boundaries[-1]
-
-    def changing(self) -> list[int]:
-        """1-based indexes of the APDUs that changed the card's persistent state."""
-        return [i for i in range(1, self.apdus + 1) if self.boundaries[i] != self.boundaries[i - 1]]
-
-    def expected(self, kind: TearKind, index: int) -> State:
-        """The only state a tear at that point may leave (the card commits each command atomically)."""
-        return self.boundaries[index - 1] if kind == "tear_before" else self.boundaries[index]
-
-    def points(self) -> list[tuple[TearKind, int]]:
-        return [(kind, index) for index in range(1, self.apdus + 1) for kind in KINDS]
+    return session_on(card, key_source, journal, connect=False)[0]
 
 
 def record(template: CardOS, key_source: KeySource, run: Run) -> Recorded:
-    """``run`` on a copy of ``template``, recording every APDU's INS and boundary state."""
-    card = copy_card(template)
-    recorder = Recorder(card)
-    session = blank_session(recorder, key_source, MemoryJournal())
-    recorder.states.append(persistent(card))
-    recorder.on = True
-    run(session)
-    recorder.on = False
-    return Recorded(template, recorder.states, recorder.ins)
+    """``run`` on a copy of the blank ``template``, recording every APDU's INS and boundary state."""
+    return record_run(template, key_source, run, connect=False)
 
 
 @dataclass

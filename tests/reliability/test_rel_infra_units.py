@@ -189,7 +189,7 @@ class StepClock:
 
 def test_pin_rate_limiter_forgets_cards_idle_for_a_window() -> None:
     # A counter sees thousands of cards; each PIN attempt put its card in the
-    # limiter's table, which nothing pruned (forget_idle was never called).
+    # limiter's table, which nothing pruned.
     clock = StepClock()
     limiter = PinRateLimiter(attempts=5, window=60.0, failure_delay=1.0, clock=clock)
     for number in range(2000):
