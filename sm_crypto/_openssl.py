@@ -1,8 +1,12 @@
 """SM2 backend on the system OpenSSL 3 ``libcrypto`` through ctypes.
 
-Only stable EVP entry points are used: keys are imported with
-``d2i_AutoPrivateKey`` (PKCS#8) and ``d2i_PUBKEY`` (SubjectPublicKeyInfo) and
-must come out as ``EVP_PKEY_is_a(pkey, "SM2")``; then ``EVP_PKEY_sign`` /
+Only stable EVP entry points are used: keys are imported from their raw
+components with ``EVP_PKEY_fromdata`` (group ``SM2``, the uncompressed
+point ``pub`` and, for a private key, the scalar ``priv``) and must come out
+as ``EVP_PKEY_is_a(pkey, "SM2")``; this costs a third of decoding a
+DER SubjectPublicKeyInfo and a seventh of decoding PKCS#8 with
+``d2i_AutoPrivateKey`` (which tries every registered decoder), and needs no
+DER encoding first (docs/crypto.md, "Key import"). Then ``EVP_PKEY_sign`` /
 ``EVP_PKEY_verify`` operate on the digest ``e = SM3(Z || M)`` that
 sm_crypto computes itself (OpenSSL's SM2 signature provider signs the
 input directly when no digest is configured), and ``EVP_PKEY_encrypt`` /
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import sys
 import threading
 import weakref
 from collections.abc import Callable
@@ -27,7 +32,6 @@ from typing import Any
 from sm_crypto._der import DerError, decode_flat_sequence, encode_flat_sequence
 from sm_crypto._ec import Point
 from sm_crypto._resources import load_toml
-from sm_crypto._sm2_asn1 import encode_pkcs8, encode_spki
 from sm_crypto._sm2_backends import PrivateHandle, PublicHandle, PureBackend
 from sm_crypto._sm2_core import (
     SM2_CURVE,
@@ -48,7 +52,30 @@ _MIN_VERSION = 0x30000000
 
 _vp = ctypes.c_void_p
 _size_p = ctypes.POINTER(ctypes.c_size_t)
-_ccp_p = ctypes.POINTER(ctypes.c_char_p)
+_vp_p = ctypes.POINTER(ctypes.c_void_p)
+
+# openssl/core.h: OSSL_PARAM data types; openssl/core_dispatch.h: selections.
+_PARAM_UNSIGNED_INTEGER = 2
+_PARAM_UTF8_STRING = 4
+_PARAM_OCTET_STRING = 5
+_SELECT_PUBLIC_KEY = 0x86  # EVP_PKEY_PUBLIC_KEY: all parameters + public key
+_SELECT_KEYPAIR = 0x87  # EVP_PKEY_KEYPAIR: the above + private key
+_GROUP = b"SM2"
+
+
+class _Param(ctypes.Structure):
+    """``OSSL_PARAM`` (openssl/core.h)."""
+
+    _fields_ = [
+        ("key", ctypes.c_char_p),
+        ("data_type", ctypes.c_uint),
+        ("data", _vp),
+        ("data_size", ctypes.c_size_t),
+        ("return_size", ctypes.c_size_t),
+    ]
+
+
+_PARAMS_END = _Param(None, 0, None, 0, 0)
 
 
 def _load_library() -> ctypes.CDLL:
@@ -73,8 +100,9 @@ def _load_library() -> ctypes.CDLL:
 
 def _bind(lib: ctypes.CDLL) -> None:
     sigs: dict[str, tuple[Any, list[Any]]] = {
-        "d2i_AutoPrivateKey": (_vp, [_vp, _ccp_p, ctypes.c_long]),
-        "d2i_PUBKEY": (_vp, [_vp, _ccp_p, ctypes.c_long]),
+        "EVP_PKEY_CTX_new_from_name": (_vp, [_vp, ctypes.c_char_p, ctypes.c_char_p]),
+        "EVP_PKEY_fromdata_init": (ctypes.c_int, [_vp]),
+        "EVP_PKEY_fromdata": (ctypes.c_int, [_vp, _vp_p, ctypes.c_int, ctypes.POINTER(_Param)]),
         "EVP_PKEY_is_a": (ctypes.c_int, [_vp, ctypes.c_char_p]),
         "EVP_PKEY_free": (None, [_vp]),
         "EVP_PKEY_CTX_new": (_vp, [_vp, _vp]),
@@ -118,47 +146,64 @@ class OpenSslBackend:
 
     # -- native keys ---------------------------------------------------------
 
-    def _import(self, loader: Callable[..., Any], der: bytes) -> int:
-        buf = ctypes.c_char_p(der)
-        ptr = loader(None, ctypes.byref(buf), len(der))
-        if not ptr:
-            self._lib.ERR_clear_error()
+    def _import(self, point: Point, d: int | None) -> int:
+        """A new ``EVP_PKEY`` from the point and, for a private key, the scalar."""
+        lib = self._lib
+        pub = point_to_bytes(point, _SIZE)
+        # The buffers must outlive EVP_PKEY_fromdata, which copies them.
+        group = ctypes.create_string_buffer(_GROUP, len(_GROUP))
+        point_buffer = ctypes.create_string_buffer(pub, len(pub))
+        params = [
+            _Param(b"group", _PARAM_UTF8_STRING, ctypes.cast(group, _vp), len(_GROUP), 0),
+            _Param(b"pub", _PARAM_OCTET_STRING, ctypes.cast(point_buffer, _vp), len(pub), 0),
+        ]
+        scalar = None
+        if d is not None:
+            # An unsigned integer parameter is in the machine's byte order.
+            scalar = ctypes.create_string_buffer(d.to_bytes(_SIZE, sys.byteorder), _SIZE)
+            params.append(_Param(b"priv", _PARAM_UNSIGNED_INTEGER, ctypes.cast(scalar, _vp), _SIZE, 0))
+        params.append(_PARAMS_END)
+        array = (_Param * len(params))(*params)
+        ctx = lib.EVP_PKEY_CTX_new_from_name(None, _GROUP, None)
+        if not ctx:
+            lib.ERR_clear_error()
+            raise CryptoError("OpenSSL has no SM2 key management")
+        try:
+            out = _vp()
+            selection = _SELECT_PUBLIC_KEY if d is None else _SELECT_KEYPAIR
+            ok = (
+                lib.EVP_PKEY_fromdata_init(ctx) == 1
+                and lib.EVP_PKEY_fromdata(ctx, ctypes.byref(out), selection, array) == 1
+            )
+        finally:
+            lib.EVP_PKEY_CTX_free(ctx)
+            if scalar is not None:
+                ctypes.memset(scalar, 0, _SIZE)  # OpenSSL keeps its own copy
+        if not ok or not out.value:
+            lib.ERR_clear_error()
             raise CryptoError("OpenSSL could not import the SM2 key")
-        if self._lib.EVP_PKEY_is_a(ptr, b"SM2") != 1:
-            self._lib.EVP_PKEY_free(ptr)
+        if lib.EVP_PKEY_is_a(out, _GROUP) != 1:
+            lib.EVP_PKEY_free(out)
             raise CryptoError("OpenSSL did not import the key as an SM2 key")
-        return int(ptr)
+        return int(out.value)
 
-    def _native(
-        self,
-        owner: PublicHandle | PrivateHandle,
-        make_der: Callable[[], bytes],
-        loader: Callable[..., Any],
-    ) -> int:
+    def _native(self, owner: PublicHandle | PrivateHandle, point: Point, d: int | None) -> int:
         ptr = owner.native.get(_NAME)
         if ptr is not None:
             return int(ptr)
         with self._lock:
             ptr = owner.native.get(_NAME)
             if ptr is None:
-                ptr = self._import(loader, make_der())
+                ptr = self._import(point, d)
                 owner.native[_NAME] = ptr
                 weakref.finalize(owner, self._lib.EVP_PKEY_free, ptr)
         return int(ptr)
 
     def _public(self, key: PublicHandle) -> int:
-        return self._native(
-            key,
-            lambda: encode_spki(point_to_bytes(key.point, _SIZE)),
-            self._lib.d2i_PUBKEY,
-        )
+        return self._native(key, key.point, None)
 
     def _private(self, key: PrivateHandle) -> int:
-        return self._native(
-            key,
-            lambda: encode_pkcs8(key.d, point_to_bytes(key.public.point, _SIZE)),
-            self._lib.d2i_AutoPrivateKey,
-        )
+        return self._native(key, key.public.point, key.d)
 
     def _run(
         self,

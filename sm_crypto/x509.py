@@ -80,7 +80,8 @@ class Sm2Certificate:
             asn1_cert.critical_extensions  # noqa: B018
             asn1_cert.basic_constraints_value  # noqa: B018
             asn1_cert.key_usage_value  # noqa: B018
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, _crypto_x509.InvalidVersion) as exc:
+            # InvalidVersion: a version field other than v1 or v3 (not a ValueError).
             raise CertificateError("malformed certificate") from exc
         if outer_alg["algorithm"].dotted != SM2_WITH_SM3_OID:
             raise CertificateError(f"unsupported signature algorithm {outer_alg['algorithm'].dotted}")

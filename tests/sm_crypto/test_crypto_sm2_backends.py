@@ -77,6 +77,21 @@ def test_cross_decrypt(encrypter: str, decrypter: str) -> None:
             assert key.decrypt(ciphertext, order) == b"cross-backend"
 
 
+@pytest.mark.parametrize("d", [1, 2, 0xFF, 1 << 200, SM2_CURVE.n - 2])
+def test_openssl_imports_edge_scalars(d: int) -> None:
+    # OpenSSL gets the raw scalar (machine byte order) and point: a key whose
+    # scalar has leading zero bytes, or is the largest allowed, signs and
+    # decrypts as the reference code expects.
+    key = Sm2PrivateKey.from_int(d)
+    with sm2.using_backend("openssl"):
+        signature = key.sign(b"edge")
+        ciphertext = key.public_key().encrypt(b"edge")
+        assert key.decrypt(ciphertext) == b"edge"
+    with sm2.using_backend("pure"):
+        key.public_key().verify(signature, b"edge")
+        assert key.decrypt(ciphertext) == b"edge"
+
+
 def test_arithmetic_variants_agree() -> None:
     fast, plain = arithmetic(True), arithmetic(False)
     point = fast.mul_base(secrets.randbelow(SM2_CURVE.n))

@@ -278,6 +278,16 @@ def test_truncated_rejected(root: TestCa) -> None:
             Sm2Certificate(root.certificate.der[:cut])
 
 
+def test_unknown_version_rejected(root: TestCa) -> None:
+    # A version field of 1 (X.509 v2) is neither v1 nor v3: cryptography raises its
+    # own InvalidVersion (not a ValueError), found by the certificate fuzzer.
+    der = root.certificate.der
+    marker = bytes.fromhex("a003020102")
+    assert der.count(marker) == 1
+    with pytest.raises(CertificateError):
+        Sm2Certificate(der.replace(marker, bytes.fromhex("a003020101")))
+
+
 def test_pem_errors() -> None:
     with pytest.raises(CertificateError):
         load_pem_certificates(b"no pem here")
