@@ -9,17 +9,25 @@ mapped to project exceptions by ``apdu/data/pcsc_errors.toml``.
   with the PCI of the active protocol, SCardBeginTransaction /
   SCardEndTransaction for exclusive access, SCardReconnect, SCardStatus and
   SCardDisconnect (resetting the card by default so that a verified PIN or an
-  authentication does not outlive the session); :meth:`PcscTransport.control`
+  authentication does not outlive the session; ``dispose="reset_if_changed"``
+  resets only when a command other than the reading ones of
+  ``data/commands.toml`` ``[leaves_state]`` was sent); :meth:`PcscTransport.control`
   (SCardControl) and :meth:`PcscTransport.features` (PC/SC part 10 feature
   discovery, e.g. a PIN pad's ``FEATURE_VERIFY_PIN_DIRECT``).
 - :func:`list_readers`, :func:`reader_states`, :func:`wait_for_change` and
   :func:`cancel` use a shared monitoring context that is re-established
   after ``SCARD_E_NO_SERVICE`` / ``SCARD_E_SERVICE_STOPPED``.
+- A transport's own context (a socket to pcscd) comes from a small pool:
+  SCardEstablishContext + SCardReleaseContext cost ≈ 0.4 ms, a third of a
+  read-only card session, so a process that opens session after session (the
+  local service, a kiosk) keeps a few idle contexts; a context that met a
+  service error is released, never pooled (docs/apdu.md, "PC/SC contexts").
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -57,12 +65,13 @@ __all__ = [
 
 PNP_NOTIFICATION = "\\\\?PnP?\\Notification"
 INFINITE = 0xFFFFFFFF
-Disposition = Literal["leave", "reset", "unpower"]
+Disposition = Literal["leave", "reset", "unpower", "reset_if_changed"]
 
 _DISPOSITIONS: dict[str, int] = {
     "leave": scard.SCARD_LEAVE_CARD,
     "reset": scard.SCARD_RESET_CARD,
     "unpower": scard.SCARD_UNPOWER_CARD,
+    "reset_if_changed": scard.SCARD_RESET_CARD,
 }
 
 T = TypeVar("T")
@@ -155,6 +164,10 @@ class _Context:
                 self._handle = int(handle)
             return self._handle
 
+    @property
+    def established(self) -> bool:
+        return self._handle is not None
+
     def invalidate(self) -> None:
         with self._lock:
             handle, self._handle = self._handle, None
@@ -181,6 +194,52 @@ class _Context:
 # queries (list_readers, reader_states) use another and never block behind it.
 _monitor = _Context()
 _query = _Context()
+
+
+class _ContextPool:
+    """Idle established contexts for transports; at most ``keep`` of them."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self._lock = threading.Lock()
+        self._idle: list[_Context] = []
+
+    def take(self) -> _Context:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return _Context()
+
+    def give(self, context: _Context) -> None:
+        """Keep ``context`` for the next transport, or release it."""
+        with self._lock:
+            if context.established and len(self._idle) < self.keep:
+                self._idle.append(context)
+                return
+        context.invalidate()
+
+    @property
+    def idle(self) -> int:
+        return len(self._idle)
+
+    def clear(self) -> None:
+        """Release every idle context."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for context in idle:
+            context.invalidate()
+
+    def forget(self) -> None:
+        """Drop the idle contexts without releasing them (a forked child:
+        the sockets belong to the parent's connection to pcscd)."""
+        self._idle = []
+        self._lock = threading.Lock()
+
+
+# A counter has a handful of readers (cards and PSAMs): keep that many contexts.
+_CONTEXT_POOL_SIZE = 8
+_pool = _ContextPool(_CONTEXT_POOL_SIZE)
+os.register_at_fork(after_in_child=lambda: _pool.forget())
 
 # pcsc-lite's SCardGetStatusChange takes at most PCSCLITE_MAX_READERS_CONTEXTS
 # (16) states and answers SCARD_E_INVALID_PARAMETER to more (winscard_clnt.c).
@@ -446,6 +505,21 @@ _PROTOCOLS: dict[int, ProtocolName] = {
 _PCI: dict[ProtocolName, int] = {"T0": scard.SCARD_PCI_T0, "T1": scard.SCARD_PCI_T1}
 
 
+@cache
+def _leaves_state_table() -> dict[int, frozenset[int]]:
+    table: dict[str, list[str]] = load_table("commands")["leaves_state"]
+    return {int(ins, 16): frozenset(int(cla, 16) for cla in clas) for ins, clas in table.items()}
+
+
+def leaves_state(apdu: bytes) -> bool:
+    """Whether command ``apdu`` leaves the card's security state as it was
+    (``data/commands.toml`` ``[leaves_state]``; logical channel bits ignored)."""
+    if len(apdu) < 4:
+        return False
+    clas = _leaves_state_table().get(apdu[1])
+    return clas is not None and (apdu[0] & 0xFC) in clas
+
+
 class PcscTransport:
     """A card in one PC/SC reader (shared mode, T=0 or T=1)."""
 
@@ -454,7 +528,9 @@ class PcscTransport:
             raise errors.InvalidInput(f"dispose must be one of {', '.join(_DISPOSITIONS)}", kind="parameter")
         self._reader = reader_name
         self._dispose = _DISPOSITIONS[dispose]
-        self._context = _Context()
+        self._reset_only_if_changed = dispose == "reset_if_changed"
+        self._changed = False
+        self._context: _Context | None = None
         self._card: int | None = None
         self._protocol: ProtocolName | None = None
         self._atr: bytes | None = None
@@ -490,6 +566,8 @@ class PcscTransport:
             if self._card is not None:
                 return
             card: int | None = None
+            self._context = _pool.take()
+            self._changed = False
             try:
                 card, active = self._connect_handle()
                 self._card = card
@@ -503,7 +581,7 @@ class PcscTransport:
                 if card is not None:
                     with contextlib.suppress(Exception):
                         scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)
-                self._context.invalidate()
+                self._release_context(pool=False)
                 raise
 
     def _connect_handle(self) -> tuple[int, int]:
@@ -514,6 +592,7 @@ class PcscTransport:
             hresult, card, active = scard.SCardConnect(ctx, self._reader, scard.SCARD_SHARE_SHARED, protocols)
             return hresult, (card, active)
 
+        assert self._context is not None
         for attempt in range(_UNDEFINED_PROTOCOL_TRIES):
             hresult, (card, active) = self._context.call(run, f"SCardConnect({self._reader})")
             if hresult != scard.SCARD_S_SUCCESS:
@@ -572,8 +651,21 @@ class PcscTransport:
             card = self._card
             self._drop()
             if card is not None:
-                scard.SCardDisconnect(card, self._dispose)
-            self._context.invalidate()
+                dispose = self._dispose
+                if self._reset_only_if_changed and not self._changed:
+                    dispose = scard.SCARD_LEAVE_CARD
+                scard.SCardDisconnect(card, dispose)
+            self._release_context(pool=True)
+
+    def _release_context(self, *, pool: bool) -> None:
+        """Give the context back to the pool (or release it when it failed)."""
+        context, self._context = self._context, None
+        if context is None:
+            return
+        if pool:
+            _pool.give(context)
+        else:
+            context.invalidate()
 
     def _drop(self) -> None:
         self._card = None
@@ -613,7 +705,7 @@ class PcscTransport:
             self._drop()
             if card is not None:
                 scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)
-            if isinstance(exc, PcscUnavailableError):
+            if isinstance(exc, PcscUnavailableError) and self._context is not None:
                 self._context.invalidate()
         return exc
 
@@ -623,6 +715,8 @@ class PcscTransport:
         with self._lock:
             card = self._require_card()
             assert self._protocol is not None
+            if not self._changed and not leaves_state(apdu):
+                self._changed = True
             hresult, response = scard.SCardTransmit(card, _PCI[self._protocol], list(bytes(apdu)))
             if hresult != scard.SCARD_S_SUCCESS:
                 raise self._session_error(hresult, "SCardTransmit")
@@ -633,6 +727,8 @@ class PcscTransport:
         control code (see :func:`control_code`); answers the reader's bytes."""
         with self._lock:
             card = self._require_card()
+            if code != control_code(CM_IOCTL_GET_FEATURE_REQUEST):
+                self._changed = True  # e.g. a PIN pad's VERIFY: the card is reset at the end
             hresult, response = scard.SCardControl(card, code, list(bytes(data)))
             if hresult != scard.SCARD_S_SUCCESS:
                 raise self._session_error(hresult, "SCardControl")

@@ -114,7 +114,7 @@ def _open(ctx: click.Context, options: Mapping[str, Any], *, keys_needed: bool) 
         )
         hook = RegistryJournal(journal, terminal=actor.terminal, operator=actor.operator)
         session = CardSession(
-            PcscTransport(reader.name, dispose="reset"),
+            PcscTransport(reader.name, dispose="reset_if_changed"),
             key_source=source,
             journal=hook,
             trust_anchors=ca.anchors,

@@ -167,7 +167,7 @@ class CardSession:
         from apdu.pcsc import PcscTransport
 
         name = reader.name if isinstance(reader, ReaderInfo) else reader
-        session = cls(PcscTransport(name, dispose="reset"), **options)
+        session = cls(PcscTransport(name, dispose="reset_if_changed"), **options)
         try:
             session.connect()
         except BaseException:
@@ -200,7 +200,8 @@ class CardSession:
         return self._info
 
     def close(self) -> None:
-        """Release the card (the PC/SC transport resets it: no PIN state survives)."""
+        """Release the card.  The PC/SC transport resets it unless the session only
+        read (``reset_if_changed``): no verified PIN or authentication survives."""
         self._info = None
         self.transport.disconnect()
 

@@ -113,9 +113,8 @@ class _Rig:
     def session(self, detect: bool = True) -> CardSession:
         if detect:
             return CardSession.open(self.reader, key_source=self.psam, trust_anchors=self.anchors)
-        return CardSession(
-            PcscTransport(self.reader, dispose="reset"), key_source=self.psam, trust_anchors=self.anchors
-        )
+        transport = PcscTransport(self.reader, dispose="reset_if_changed")
+        return CardSession(transport, key_source=self.psam, trust_anchors=self.anchors)
 
 
 @dataclass

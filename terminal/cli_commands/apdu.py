@@ -76,7 +76,7 @@ def apdu_command(ctx: click.Context, apdus: tuple[str, ...]) -> None:
     commands = [parse_apdu(index, value) for index, value in enumerate(apdus, 1)]
     reader = select_card_reader(ctx, include_psam=True)
     tracer = Tracer(reader=reader.name)
-    transport = PcscTransport(reader.name, dispose="reset")
+    transport = PcscTransport(reader.name, dispose="reset_if_changed")
     protocol = ApduProtocol(GuardedTransport(transport), tracer)
     exchanges: list[dict[str, Any]] = []
     with progress(ctx, "connect"):

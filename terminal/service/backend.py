@@ -75,9 +75,10 @@ class PcscBackend:
     def open_transport(self, reader: str) -> Transport:
         from apdu.pcsc import PcscTransport
 
+        transport = PcscTransport(reader, dispose="reset_if_changed")
         if self._answer_timeout <= 0:
-            return PcscTransport(reader, dispose="reset")
-        return DeadlineTransport(PcscTransport(reader, dispose="reset"), self._answer_timeout, self.mute)
+            return transport
+        return DeadlineTransport(transport, self._answer_timeout, self.mute)
 
     def control_channel(self, transport: Transport) -> ControlChannel | None:
         return TransportControlChannel.for_transport(transport)

@@ -92,10 +92,12 @@ class FakeScard:
             "SCardReconnect",
             "SCardGetStatusChange",
             "SCardCancel",
+            "SCardControl",
         ):
             monkeypatch.setattr(S, name, getattr(self, name))
         monkeypatch.setattr(pcsc, "_monitor", pcsc._Context())
         monkeypatch.setattr(pcsc, "_query", pcsc._Context())
+        monkeypatch.setattr(pcsc, "_pool", pcsc._ContextPool(pcsc._CONTEXT_POOL_SIZE))
 
     def SCardEstablishContext(self, scope: int) -> tuple[int, int]:
         self.contexts += 1
@@ -128,6 +130,10 @@ class FakeScard:
     def SCardEndTransaction(self, card: int, disposition: int) -> int:
         self.calls.append(f"end {disposition}")
         return int(S.SCARD_S_SUCCESS)
+
+    def SCardControl(self, card: int, code: int, data: list[int]) -> tuple[int, list[int]]:
+        self.calls.append(f"control {code}")
+        return S.SCARD_S_SUCCESS, []
 
     def SCardDisconnect(self, card: int, disposition: int) -> int:
         self.calls.append(f"disconnect {disposition}")
@@ -217,6 +223,98 @@ def test_dispose_leave(fake: FakeScard) -> None:
     assert f"disconnect {S.SCARD_LEAVE_CARD}" in fake.calls
     with pytest.raises(errors.InvalidInput):
         PcscTransport("r", dispose="burn")  # type: ignore[arg-type]
+
+
+def test_a_transport_reuses_the_context_of_the_one_before(fake: FakeScard) -> None:
+    for _ in range(3):
+        with PcscTransport("r"):
+            pass
+    assert fake.contexts == 1 and fake.released == []
+    assert pcsc._pool.idle == 1
+
+
+def test_idle_contexts_are_bounded(fake: FakeScard) -> None:
+    transports = [PcscTransport(f"r{i}") for i in range(pcsc._CONTEXT_POOL_SIZE + 3)]
+    for t in transports:
+        t.connect()
+    assert fake.contexts == pcsc._CONTEXT_POOL_SIZE + 3  # one each while in use at once
+    for t in transports:
+        t.disconnect()
+    assert pcsc._pool.idle == pcsc._CONTEXT_POOL_SIZE and len(fake.released) == 3
+    pcsc._pool.clear()
+    assert pcsc._pool.idle == 0 and len(fake.released) == pcsc._CONTEXT_POOL_SIZE + 3
+
+
+def test_a_failed_connection_releases_its_context(fake: FakeScard) -> None:
+    fake.connect_result = (S.SCARD_E_NO_SMARTCARD, 0, 0)
+    with pytest.raises(errors.NoCardError):
+        PcscTransport("r").connect()
+    assert fake.released == [1001] and pcsc._pool.idle == 0
+
+
+def test_a_context_that_met_a_service_error_is_not_kept(fake: FakeScard) -> None:
+    t = PcscTransport("r")
+    t.connect()
+    fake.transmit_results = [(S.SCARD_E_NO_SERVICE, [])]
+    with pytest.raises(errors.PcscUnavailableError):
+        t.transmit(b"\x00\xb0\x00\x00\x00")
+    t.disconnect()
+    assert fake.released == [1001] and pcsc._pool.idle == 0
+
+
+def test_a_forked_child_keeps_none_of_the_parents_contexts(fake: FakeScard) -> None:
+    with PcscTransport("r"):
+        pass
+    assert pcsc._pool.idle == 1
+    pid = os.fork()
+    if pid == 0:  # the child: its copy of the pool is empty, nothing released
+        os._exit(0 if pcsc._pool.idle == 0 and fake.released == [] else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert pcsc._pool.idle == 1
+
+
+@pytest.mark.parametrize(
+    ("apdu", "leaves"),
+    [
+        ("00A4040010", True),  # SELECT
+        ("01A4040010", True),  # SELECT on logical channel 1
+        ("00B0850000", True),  # READ BINARY
+        ("00B2010500", True),  # READ RECORD
+        ("00C0000020", True),  # GET RESPONSE
+        ("80CA9F7900", True),  # GET DATA
+        ("0088000108", True),  # INTERNAL AUTHENTICATE
+        ("0C B0 85 00 00", False),  # secure messaging
+        ("0020000003", False),  # VERIFY
+        ("0082000108", False),  # EXTERNAL AUTHENTICATE
+        ("0084000008", False),  # GET CHALLENGE
+        ("00D6850001", False),  # UPDATE BINARY
+        ("8088000108", False),  # INTERNAL AUTHENTICATE with a proprietary class
+        ("00A4", False),  # too short to be a command
+    ],
+)
+def test_commands_that_leave_the_card_as_found(apdu: str, leaves: bool) -> None:
+    assert pcsc.leaves_state(bytes.fromhex(apdu)) is leaves
+
+
+def test_reset_if_changed_resets_only_after_a_changing_command(fake: FakeScard) -> None:
+    def session(*apdus: str, control: int | None = None) -> str:
+        fake.calls.clear()
+        with PcscTransport("r", dispose="reset_if_changed") as t:
+            for apdu in apdus:
+                fake.transmit_results.append((S.SCARD_S_SUCCESS, [0x90, 0x00]))
+                t.transmit(bytes.fromhex(apdu))
+            if control is not None:
+                t.control(control)
+        return fake.calls[-1]
+
+    leave, reset = f"disconnect {S.SCARD_LEAVE_CARD}", f"disconnect {S.SCARD_RESET_CARD}"
+    assert session() == leave
+    assert session("00A4040010", "00B2010500") == leave
+    assert session("00A4040010", "0020000003", "00B2010500") == reset
+    assert session("00A4040010") == leave  # each connection starts afresh
+    assert session(control=pcsc.control_code(pcsc.CM_IOCTL_GET_FEATURE_REQUEST)) == leave
+    assert session(control=pcsc.control_code(3401)) == reset  # e.g. a PIN pad's VERIFY
 
 
 def test_removed_card_during_transmit(fake: FakeScard) -> None:

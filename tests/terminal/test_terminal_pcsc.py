@@ -279,7 +279,31 @@ def test_session_recovers_after_another_application_reset_the_card(
         first = open_session()
         flows.verify_pin(first, INITIAL)
         assert flows.pin_status(first).verified
-        open_session().close()  # another application: its disconnect resets the card
+        other = open_session()  # another application changes the card's state:
+        flows.verify_pin(other, INITIAL)
+        other.close()  # so its disconnect resets the card
         status = flows.pin_status(first)
         assert not status.verified and status.state == "initial"
         assert flows.read_basic(first).card_number == "X00000019"
+
+
+def test_a_reading_session_leaves_the_card_as_it_found_it(
+    insert: Insert, open_session: Callable[..., CardSession]
+) -> None:
+    # A session that only selects and reads does not reset the card at its end
+    # (a reset costs a physical card a new ATR); one that verified a PIN does.
+    with insert(card_os(3)):
+        first = open_session()
+        flows.verify_pin(first, INITIAL)
+        reader = open_session()
+        assert flows.read_basic(reader).card_number == "X00000019"
+        flows.read_holder(reader)  # external authentication: not a reading command
+        reader.close()
+        assert not flows.pin_status(first).verified  # the holder read reset the card
+        flows.verify_pin(first, INITIAL)
+        reader = open_session()
+        flows.read_basic(reader)
+        reader.close()
+        assert flows.pin_status(first).verified  # a basic read left it as it was
+        first.close()
+        assert not flows.pin_status(open_session()).verified
