@@ -31,6 +31,7 @@ Use ``pcsc_stack.reader_for_slot(n)`` for the PC/SC reader name and
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -47,6 +48,29 @@ from emulator.stack import PcscStack
 # failed a 200 ms deadline).  Tests that need more examples set their own.
 settings.register_profile("sscard", deadline=None)
 settings.load_profile("sscard")
+
+# Loggers the service and the CLI configure for themselves (handlers, level, no
+# propagation): restored after every test, so that one test's configuration
+# does not hide the next tests' log records from the secrets sweep's root handler.
+_CONFIGURED_LOGGERS = ("sscard", "uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+@pytest.fixture(autouse=True)
+def _restore_loggers() -> Iterator[None]:
+    loggers = [logging.getLogger(name) for name in _CONFIGURED_LOGGERS]
+    saved = [(lg, list(lg.handlers), lg.level, lg.propagate) for lg in loggers]
+    yield
+    for logger, handlers, level, propagate in saved:
+        for handler in list(logger.handlers):
+            if handler not in handlers:
+                logger.removeHandler(handler)
+                handler.close()
+        for handler in handlers:
+            if handler not in logger.handlers:
+                logger.addHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+
 
 SLOT_RANGES: dict[str, range] = {
     "emulator_pcsc": range(0, 4),
