@@ -15,8 +15,10 @@
 
 Card APDUs: INTERNAL AUTHENTICATE (SM4), INTERNAL AUTHENTICATE (SM2) and
 the certificate reads; the key source checks the SM4 answer (PSAM: INIT FOR
-DESCRYPT + CIPHER).  No SELECT and no GET CHALLENGE: the terminal's own
-randoms are the challenges.
+DESCRYPT + CIPHER) in a worker thread while the card's SM2 half goes on (the
+PSAM is another reader: its two APDUs overlap the card's signature instead of
+adding to it). When both halves fail, the SM4 verdict is the one reported.
+No SELECT and no GET CHALLENGE: the terminal's own randoms are the challenges.
 
 Any failure of the card's side is :class:`~apdu.errors.CardNotGenuine`
 (-21), never a warning; a blocked application (6A81 / 9303) is reported as
@@ -30,6 +32,7 @@ from __future__ import annotations
 import datetime as _dt
 import secrets
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from cryptography.x509.oid import NameOID
@@ -124,6 +127,19 @@ def _sm2_check(
     return sign_cert, path[-1]
 
 
+# The key source's SM4 check runs beside the card's SM2 half (see authenticate_card).
+# A key source is used by one thread at a time per session; shared ones (a PSAM
+# behind the service) serialise their own callers.  A check may wait long for an
+# outside security module (the national HSM steps wait for the page's answer), so
+# there are as many workers as sessions a host runs at once (16 vpcd/USB readers).
+_key_source_checks = ThreadPoolExecutor(max_workers=16, thread_name_prefix="sscard-ia-check")
+
+
+def _symmetric_verdict(matches: bool) -> None:
+    if not matches:
+        raise CardNotGenuine("internal authentication: the card's answer does not match its key")
+
+
 def authenticate_card(
     session: CardSession,
     *,
@@ -147,11 +163,19 @@ def authenticate_card(
             kid = session.key_kid(KeyRole.IAK)
             challenge = secrets.token_bytes(session.algorithm.block_size)
             answer = session.send(CommandApdu(0x00, 0x88, 0x00, kid, challenge, le=256)).data
-            if not keys.verify_internal_auth(challenge, answer):
-                raise CardNotGenuine("internal authentication: the card's answer does not match its key")
             certificate = anchor = None
             if sm2:
-                certificate, anchor = _sm2_check(session, anchors, at)
+                # The key source (a PSAM in another reader) checks the SM4 answer
+                # while the card signs and its certificate is read and verified.
+                check = _key_source_checks.submit(keys.verify_internal_auth, challenge, answer)
+                try:
+                    certificate, anchor = _sm2_check(session, anchors, at)
+                except BaseException:
+                    _symmetric_verdict(check.result())  # the SM4 verdict comes first
+                    raise
+                _symmetric_verdict(check.result())
+            else:
+                _symmetric_verdict(keys.verify_internal_auth(challenge, answer))
         except ApplicationBlocked:
             raise
         except (CardError, ProtocolError) as exc:

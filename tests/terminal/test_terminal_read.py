@@ -184,6 +184,35 @@ def test_authenticate_with_wrong_keys_is_not_genuine() -> None:
     assert session.journal.last("card.authenticate").national_code == -21  # type: ignore[attr-defined]
 
 
+def test_authenticate_reports_the_symmetric_verdict_when_both_halves_fail() -> None:
+    # The key source checks the SM4 answer while the SM2 half runs: with wrong
+    # keys and a foreign anchor, the SM4 failure is the one reported (as when
+    # the halves ran one after the other).
+    wrong = IssuerKeySet({(a, r): bytes(16) for (a, r) in demo_key_set().masters})
+    with pytest.warns(UserWarning):
+        source = DevKeyFileKeySource(wrong)
+    session, _, _ = inprocess_session(card_os(3), key_source=source)
+    other = TestCa({"CN": "another root", "C": "CN"})
+    with pytest.raises(CardNotGenuine, match="does not match its key"):
+        flows.authenticate_card(session, trust_anchors=[other.certificate])
+
+
+def test_authenticate_key_source_error_is_kept_when_the_sm2_half_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = psam_source()
+    session, _, _ = inprocess_session(card_os(3), key_source=source)
+
+    def gone(*args: object) -> bool:
+        raise KeySourceError("PSAM gone", kind="no_psam")
+
+    monkeypatch.setattr(source, "verify_internal_auth", gone)
+    other = TestCa({"CN": "another root", "C": "CN"})
+    with pytest.raises(KeySourceError) as info:
+        flows.authenticate_card(session, trust_anchors=[other.certificate])
+    assert info.value.national_code == -2201
+
+
 def test_authenticate_against_foreign_anchor_is_not_genuine() -> None:
     session, _, _ = inprocess_session(card_os(3), key_source=psam_source())
     other = TestCa({"CN": "another root", "C": "CN"})
