@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from types import MappingProxyType
 from typing import Any
@@ -238,13 +238,19 @@ class CardIdentification:
 
     region: str
     serial: bytes
+    # the encoding, made once (a session names its card in every journal entry)
+    _encoded: bytes | None = field(default=None, init=False, repr=False, compare=False, hash=False)
 
     @property
     def rid(self) -> bytes:
         return bytes.fromhex(_codes()["card_id_rid"])
 
     def encode(self) -> bytes:
-        return card_id.encode(self)
+        encoded = self._encoded
+        if encoded is None:
+            encoded = card_id.encode(self)
+            object.__setattr__(self, "_encoded", encoded)
+        return encoded
 
     def hex(self) -> str:
         return self.encode().hex().upper()

@@ -114,6 +114,7 @@ class CardInfo:
     card_number: str
     application_blocked: bool = False
     ef05: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    ef05_raw: bytes = field(default=b"", repr=False, compare=False)
 
     @property
     def historical_bytes(self) -> bytes:
@@ -258,6 +259,7 @@ class CardSession:
             card_number=ef05["card_number"],
             application_blocked=select.sw == 0x6283,
             ef05=ef05,
+            ef05_raw=raw,
         )
 
     # -- what the flows use -----------------------------------------------------------------

@@ -23,8 +23,10 @@ def read_basic(session: CardSession) -> BasicInfo:
     detection results (generation, ATR)."""
     with session.transaction(), journal_scope(session, "card.read_basic") as scope:
         raw = session.read_all_raw(file_spec(session, "EF05").sfi or 5)
-        ef05 = decode_file("EF05", raw)
         info = session.info
+        # The card is read again (it is still there, it is still this card); the
+        # same bytes as at detection decode to the same values (≈ 0.1 ms saved).
+        ef05 = info.ef05 if raw == info.ef05_raw else decode_file("EF05", raw)
         card_id = ef05["card_id"]
         scope.add(generation=info.generation)
         return BasicInfo(

@@ -38,6 +38,19 @@ def test_read_basic_gen3_json_fields() -> None:
     assert basic.interface == "contact"
 
 
+def test_read_basic_answers_what_the_card_holds_now() -> None:
+    # read basic reuses the detection's decoding only for the very same bytes:
+    # an EF05 changed on the card since detection is decoded afresh.
+    from apdu.elements import element
+
+    card = card_os(3)
+    session, _, _ = inprocess_session(card)
+    tag = element("card_number").tag
+    card.image.record_files[0xEF05].records[tag] = b"X00000027"
+    assert flows.read_basic(session).card_number == "X00000027"
+    assert session.info.card_number == "X00000019"  # detection saw the earlier value
+
+
 @pytest.mark.parametrize(
     ("generation", "version", "number"), [(2, "2.00", "B00000027"), (1, "1.00", "A00000035")]
 )
