@@ -4,7 +4,8 @@ Our card OS (contact) sits in one vpcd slot and the demo PSAM in another;
 the terminal keeps one ``PsamKeySource`` open (as a counter does) and each
 flow is a whole card session as the CLI runs it: ``CardSession.open``
 (SCardConnect, ATR, SELECT SSSE, EF05), the flow of ``terminal.flows``,
-``close`` (disconnect with reset).  Before every call a fresh card image is
+``close`` (disconnect; the card is reset when the flow sent a command that
+changes its state, ``dispose="reset_if_changed"``).  Before every call a fresh card image is
 put in the slot, untimed, so state-changing flows (PIN change/reset/unblock,
 activation, wallet load/purchase, issuance) always start from the same card
 (:mod:`terminal.bench.flow_cases`: which card each flow starts from;
