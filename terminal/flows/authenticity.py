@@ -2,23 +2,27 @@
 
 1. Symmetric: ``00 88 00 <IAK> Lc r`` with a fresh random ``r`` (one block);
    the key source checks the answer against ``E(IAK_card, r)``.
-2. Generation 3 (SM2): ``00 88 80 00 20 <32 random bytes>``; the card signs
-   ``"SSCARD-IA" || random``; the terminal reads the signature certificate
-   (EF0D: three READ BINARY, the first by SFI, no SELECT), verifies its
-   chain to the configured trust anchors, checks that it names this card
-   (subject serialNumber = card identification code) and verifies the
-   signature with its public key.  The encryption certificate (EF0E) is read
-   and its chain verified too only with ``check_encryption_certificate`` in
+2. Generation 3 (SM2): the terminal reads the signature certificate
+   (EF0D: three READ BINARY, the first by SFI, no SELECT), then sends
+   ``00 88 80 00 20 <32 random bytes>``; the card signs
+   ``"SSCARD-IA" || random`` while the terminal verifies the certificate's
+   chain to the configured trust anchors (in a worker thread); then it
+   checks that the certificate names this card (subject serialNumber = card
+   identification code) and verifies the signature with its public key.
+   The encryption certificate (EF0E) is read and its chain verified too
+   only with ``check_encryption_certificate`` in
    ``terminal/data/cards.toml``: it is public data the card proves nothing
    about here (no proof of possession of its key), and issuance already
    matches it to the card's encryption key.
 
-Card APDUs: INTERNAL AUTHENTICATE (SM4), INTERNAL AUTHENTICATE (SM2) and
-the certificate reads; the key source checks the SM4 answer (PSAM: INIT FOR
-DESCRYPT + CIPHER) in a worker thread while the card's SM2 half goes on (the
-PSAM is another reader: its two APDUs overlap the card's signature instead of
-adding to it). When both halves fail, the SM4 verdict is the one reported.
-No SELECT and no GET CHALLENGE: the terminal's own randoms are the challenges.
+Card APDUs: INTERNAL AUTHENTICATE (SM4), the certificate reads and
+INTERNAL AUTHENTICATE (SM2); errors come in the order of the checks: the
+card's refusal of a command, the chain, the name, the signature.  The key
+source checks the SM4 answer (PSAM: INIT FOR DESCRYPT + CIPHER) in a
+worker thread while the card's SM2 half goes on (the PSAM is another
+reader: its two APDUs overlap the card's work instead of adding to it).
+When both halves fail, the SM4 verdict is the one reported.  No SELECT and
+no GET CHALLENGE: the terminal's own randoms are the challenges.
 
 Any failure of the card's side is :class:`~apdu.errors.CardNotGenuine`
 (-21), never a warning; a blocked application (6A81 / 9303) is reported as
@@ -32,7 +36,7 @@ from __future__ import annotations
 import datetime as _dt
 import secrets
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 from cryptography.x509.oid import NameOID
@@ -97,26 +101,43 @@ def _subject_serial(cert: Sm2Certificate) -> str | None:
     return str(values[0].value) if values else None
 
 
-def _sm2_check(
-    session: CardSession, anchors: Sequence[Sm2Certificate], at: _dt.datetime | None
-) -> tuple[Sm2Certificate, Sm2Certificate]:
-    settings = _settings()
-    random = secrets.token_bytes(int(settings["sm2_random_length"]))
-    signature = session.send(CommandApdu(0x00, 0x88, 0x80, 0x00, random, le=256)).data
-    sign_cert = _read_certificate(session, str(settings["signature_certificate"]))
-    encrypt_cert = None
-    if settings["check_encryption_certificate"]:
-        encrypt_cert = _read_certificate(session, str(settings["encryption_certificate"]))
+def _chain_anchor(
+    sign_cert: Sm2Certificate,
+    encrypt_cert: Sm2Certificate | None,
+    anchors: Sequence[Sm2Certificate],
+    at: _dt.datetime | None,
+    usage: tuple[str, ...],
+) -> Sm2Certificate:
+    """The trust anchor the card's certificates chain to (CardNotGenuine if none)."""
     pool = list(anchors)
     try:
-        path = verify_chain(
-            sign_cert, pool, pool, at, required_key_usage=tuple(settings["signature_key_usage"])
-        )
+        path = verify_chain(sign_cert, pool, pool, at, required_key_usage=usage)
         if encrypt_cert is not None:
             verify_chain(encrypt_cert, pool, pool, at)
     except CryptoError as exc:
         reason = getattr(exc, "reason", exc.error_id)
         raise CardNotGenuine(f"card certificate chain: {reason}") from exc
+    return path[-1]
+
+
+def _sm2_check(
+    session: CardSession, anchors: Sequence[Sm2Certificate], at: _dt.datetime | None
+) -> tuple[Sm2Certificate, Sm2Certificate]:
+    settings = _settings()
+    sign_cert = _read_certificate(session, str(settings["signature_certificate"]))
+    encrypt_cert = None
+    if settings["check_encryption_certificate"]:
+        encrypt_cert = _read_certificate(session, str(settings["encryption_certificate"]))
+    # The terminal verifies the certificate chain while the card signs.
+    usage = tuple(settings["signature_key_usage"])
+    chain = _key_source_checks.submit(_chain_anchor, sign_cert, encrypt_cert, anchors, at, usage)
+    random = secrets.token_bytes(int(settings["sm2_random_length"]))
+    try:
+        signature = session.send(CommandApdu(0x00, 0x88, 0x80, 0x00, random, le=256)).data
+    except BaseException:
+        wait([chain])  # the card's refusal is the error reported
+        raise
+    anchor = chain.result()  # a chain failure comes before the signature's
     serial = _subject_serial(sign_cert)
     if serial is not None and serial.upper() != session.card_id:
         raise CardNotGenuine("the signature certificate belongs to another card")
@@ -124,7 +145,7 @@ def _sm2_check(
         sign_cert.public_key.verify(signature, str(settings["sm2_prefix"]).encode("ascii") + random)
     except CryptoError as exc:
         raise CardNotGenuine("the card's SM2 signature does not verify") from exc
-    return sign_cert, path[-1]
+    return sign_cert, anchor
 
 
 # The key source's SM4 check runs beside the card's SM2 half (see authenticate_card).

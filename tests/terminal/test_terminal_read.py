@@ -226,6 +226,22 @@ def test_authenticate_key_source_error_is_kept_when_the_sm2_half_fails(
     assert info.value.national_code == -2201
 
 
+def test_authenticate_card_refusal_comes_before_the_chain(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The chain is verified while the card is asked to sign: when the card
+    # refuses and the chain fails too, the card's refusal is the error.
+    session, transport, _ = inprocess_session(card_os(3), key_source=psam_source())
+    real = transport.transmit
+
+    def refuse_sm2(apdu: bytes) -> bytes:
+        return b"\x69\x85" if apdu[:4] == bytes.fromhex("00888000") else real(apdu)
+
+    monkeypatch.setattr(transport, "transmit", refuse_sm2)
+    other = TestCa({"CN": "another root", "C": "CN"})
+    with pytest.raises(CardNotGenuine, match="internal authentication refused") as info:
+        flows.authenticate_card(session, trust_anchors=[other.certificate])
+    assert info.value.sw == 0x6985
+
+
 def test_authenticate_against_foreign_anchor_is_not_genuine() -> None:
     session, _, _ = inprocess_session(card_os(3), key_source=psam_source())
     other = TestCa({"CN": "another root", "C": "CN"})
@@ -270,13 +286,14 @@ def test_authenticate_gen3_sends_no_redundant_command(monkeypatch: pytest.Monkey
     sent = _card_apdus(transport, monkeypatch)
     flows.authenticate_card(session)
     headers = [apdu[:4] for apdu in sent]
-    assert headers[:2] == [bytes.fromhex("00880001"), bytes.fromhex("00888000")]
+    # SM4, the certificate (its chain is verified while the card signs), SM2
+    assert headers[0] == bytes.fromhex("00880001") and headers[-1] == bytes.fromhex("00888000")
     reads = -(-der_length // 256)
-    assert headers[2:] == [bytes.fromhex("00B08D00")] + [
+    assert headers[1:-1] == [bytes.fromhex("00B08D00")] + [
         bytes([0x00, 0xB0, offset >> 8, offset & 0xFF]) for offset in range(256, der_length, 256)
     ]
     assert len(sent) == 2 + reads  # 5 with the demo certificate (3 reads)
-    assert sent[-1][-1] == (der_length % 256 or 256) % 256  # the last read asks the exact rest
+    assert sent[-2][-1] == (der_length % 256 or 256) % 256  # the last read asks the exact rest
 
 
 def test_authenticate_encryption_certificate_only_when_configured(monkeypatch: pytest.MonkeyPatch) -> None:
