@@ -9,6 +9,8 @@ it changes with SELECT ... FOR UPDATE inside the write transaction.
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +28,12 @@ from terminal.registry.errors import RegistryStorageError, RegistryUrlInvalid
 DEFAULT_FILE = "registry.db"
 APP_NAME = "sscard"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Switching a new database file to WAL takes an exclusive lock, and SQLite
+# answers "database is locked" at once (no busy handler) to a connection that
+# meets another one in the middle of that switch: several processes opening a
+# new registry at the same moment.  The switch is retried this long.
+SQLITE_WAL_SWITCH_RETRY_S = 10.0
+_WAL_SWITCH_PAUSE_S = 0.02
 # Seconds a PostgreSQL connection attempt may take (unless the URL sets
 # connect_timeout): a terminal whose registry is unreachable answers, it does not hang.
 PG_CONNECT_TIMEOUT_S = 5
@@ -68,11 +76,23 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
+
+
+def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
+    deadline = time.monotonic() + SQLITE_WAL_SWITCH_RETRY_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(_WAL_SWITCH_PAUSE_S)
 
 
 def _sqlite_on_begin(conn: Connection) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -125,3 +126,31 @@ def test_offline_sql_for_a_dba(capsys: pytest.CaptureFixture[str]) -> None:
     ddl = capsys.readouterr().out
     assert "CREATE TABLE journal" in ddl and "CREATE TRIGGER journal_append_only" in ddl
     assert "INSERT INTO alembic_version" in ddl
+
+
+class _LockedCursor:
+    """A cursor whose WAL switch meets another process's switch ``locked`` times."""
+
+    def __init__(self, locked: int, message: str = "database is locked") -> None:
+        self.locked = locked
+        self.message = message
+        self.calls = 0
+
+    def execute(self, sql: str) -> None:
+        self.calls += 1
+        if self.calls <= self.locked:
+            raise sqlite3.OperationalError(self.message)
+
+
+def test_the_wal_switch_waits_for_another_process_switching(monkeypatch: pytest.MonkeyPatch) -> None:
+    from terminal.registry import db
+
+    monkeypatch.setattr(db, "_WAL_SWITCH_PAUSE_S", 0.0)
+    cursor = _LockedCursor(locked=3)
+    db._switch_to_wal(cursor)  # type: ignore[arg-type]
+    assert cursor.calls == 4
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        db._switch_to_wal(_LockedCursor(locked=1, message="disk I/O error"))  # type: ignore[arg-type]
+    monkeypatch.setattr(db, "SQLITE_WAL_SWITCH_RETRY_S", 0.0)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        db._switch_to_wal(_LockedCursor(locked=5))  # type: ignore[arg-type]
