@@ -39,7 +39,7 @@ from typing import Any, Literal, Self, TypeVar
 from smartcard import scard
 
 from apdu import errors
-from apdu._tables import load_table
+from apdu._tables import command_in_table, load_table
 from apdu.errors import (
     NoCardError,
     PcscUnavailableError,
@@ -505,19 +505,10 @@ _PROTOCOLS: dict[int, ProtocolName] = {
 _PCI: dict[ProtocolName, int] = {"T0": scard.SCARD_PCI_T0, "T1": scard.SCARD_PCI_T1}
 
 
-@cache
-def _leaves_state_table() -> dict[int, frozenset[int]]:
-    table: dict[str, list[str]] = load_table("commands")["leaves_state"]
-    return {int(ins, 16): frozenset(int(cla, 16) for cla in clas) for ins, clas in table.items()}
-
-
 def leaves_state(apdu: bytes) -> bool:
     """Whether command ``apdu`` leaves the card's security state as it was
     (``data/commands.toml`` ``[leaves_state]``; logical channel bits ignored)."""
-    if len(apdu) < 4:
-        return False
-    clas = _leaves_state_table().get(apdu[1])
-    return clas is not None and (apdu[0] & 0xFC) in clas
+    return len(apdu) >= 4 and command_in_table("leaves_state", apdu[0], apdu[1])
 
 
 class PcscTransport:

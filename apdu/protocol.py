@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from functools import cache
 
-from apdu._tables import load_table
+from apdu._tables import command_in_table, load_table
 from apdu.command import SHORT_MAX_DATA, SHORT_MAX_LE, CommandApdu
 from apdu.errors import (
     CardResetError,
@@ -54,11 +54,7 @@ def _config() -> dict[str, dict[str, object]]:
 
 def is_idempotent(cmd: CommandApdu) -> bool:
     """Whether re-sending ``cmd`` after a link failure is harmless."""
-    table: dict[str, list[str]] = _config()["idempotent"]  # type: ignore[assignment]
-    clas = table.get(f"{cmd.ins:02X}")
-    if clas is None:
-        return False
-    return f"{cmd.cla & ~0x03 & 0xFF:02X}" in clas
+    return command_in_table("idempotent", cmd.cla, cmd.ins)
 
 
 def _limit(name: str) -> int:

@@ -130,7 +130,7 @@ def _sm2_check(
         encrypt_cert = _read_certificate(session, str(settings["encryption_certificate"]))
     # The terminal verifies the certificate chain while the card signs.
     usage = tuple(settings["signature_key_usage"])
-    chain = _key_source_checks.submit(_chain_anchor, sign_cert, encrypt_cert, anchors, at, usage)
+    chain = _beside_the_card.submit(_chain_anchor, sign_cert, encrypt_cert, anchors, at, usage)
     random = secrets.token_bytes(int(settings["sm2_random_length"]))
     try:
         signature = session.send(CommandApdu(0x00, 0x88, 0x80, 0x00, random, le=256)).data
@@ -148,12 +148,13 @@ def _sm2_check(
     return sign_cert, anchor
 
 
-# The key source's SM4 check runs beside the card's SM2 half (see authenticate_card).
+# Work that runs while the card works (see authenticate_card): the key source's
+# SM4 check, and the certificate chain while the card signs.
 # A key source is used by one thread at a time per session; shared ones (a PSAM
 # behind the service) serialise their own callers.  A check may wait long for an
 # outside security module (the national HSM steps wait for the page's answer), so
 # there are as many workers as sessions a host runs at once (16 vpcd/USB readers).
-_key_source_checks = ThreadPoolExecutor(max_workers=16, thread_name_prefix="sscard-ia-check")
+_beside_the_card = ThreadPoolExecutor(max_workers=16, thread_name_prefix="sscard-ia-check")
 
 
 def _symmetric_verdict(matches: bool) -> None:
@@ -188,7 +189,7 @@ def authenticate_card(
             if sm2:
                 # The key source (a PSAM in another reader) checks the SM4 answer
                 # while the card signs and its certificate is read and verified.
-                check = _key_source_checks.submit(keys.verify_internal_auth, challenge, answer)
+                check = _beside_the_card.submit(keys.verify_internal_auth, challenge, answer)
                 try:
                     certificate, anchor = _sm2_check(session, anchors, at)
                 except BaseException:
