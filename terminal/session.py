@@ -189,8 +189,13 @@ class CardSession:
         if not self.transport.connected:
             self.transport.connect()
         try:
-            with self.transport.transaction():
-                self._info = self._detect()
+            try:
+                with self.transport.transaction():
+                    self._info = self._detect()
+            except CardResetError:
+                # Another application reset the card between our connect and
+                # detection: nothing of this session was on the card yet.
+                self._after_reset()
         except SscardError:
             self._info = None
             raise

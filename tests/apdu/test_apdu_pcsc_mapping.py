@@ -27,6 +27,8 @@ S: Any = getattr(pcsc, "scard")  # noqa: B009 - pyscard is only imported by apdu
         ("SCARD_W_REMOVED_CARD", False, errors.NoCardError, -2),
         ("SCARD_W_REMOVED_CARD", True, errors.CardRemovedError, -2),
         ("SCARD_W_RESET_CARD", True, errors.CardResetError, -11),
+        ("SCARD_E_PROTO_MISMATCH", False, errors.TransportError, -11),
+        ("SCARD_E_PROTO_MISMATCH", True, errors.CardResetError, -11),
         ("SCARD_W_UNPOWERED_CARD", False, errors.CardUnpoweredError, -3),
         ("SCARD_W_UNRESPONSIVE_CARD", False, errors.CardMuteError, -4),
         ("SCARD_E_SHARING_VIOLATION", False, errors.SharingViolationError, -11),
@@ -328,10 +330,11 @@ def test_removed_card_during_transmit(fake: FakeScard) -> None:
         t.transmit(b"\x00\xb0\x00\x00\x00")
 
 
-def test_reset_card_during_transmit_keeps_the_handle(fake: FakeScard) -> None:
+@pytest.mark.parametrize("code", ["SCARD_W_RESET_CARD", "SCARD_E_PROTO_MISMATCH"])
+def test_reset_card_during_transmit_keeps_the_handle(fake: FakeScard, code: str) -> None:
     t = PcscTransport("r")
     t.connect()
-    fake.transmit_results = [(S.SCARD_W_RESET_CARD, [])]
+    fake.transmit_results = [(getattr(S, code), [])]
     with pytest.raises(errors.CardResetError):
         t.transmit(b"\x00\xb0\x00\x00\x00")
     assert t.connected  # reconnect() recovers

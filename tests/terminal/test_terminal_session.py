@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from terminal_cards import FOREIGN_ATR, ForeignCard, card_os, inprocess_session, psam_source
 
-from apdu.errors import CardRemovedError, KeySourceError, NoCardError, WrongCardType
+from apdu.errors import CardRemovedError, CardResetError, KeySourceError, NoCardError, WrongCardType
 from apdu.inprocess import InProcessTransport
 from card_model.demo import demo_psam_image
 from card_model.lifecycle import LifeCycle
@@ -67,6 +67,42 @@ class _NoEf05:
 def test_unreadable_identification_is_wrong_card_type() -> None:
     with pytest.raises(WrongCardType, match="EF05"):
         CardSession(InProcessTransport(_NoEf05())).connect()
+
+
+class _ResetBeforeDetection(InProcessTransport):
+    """A transport whose first ``resets`` APDUs meet a card another
+    application has just reset (pcsc-lite: W_RESET_CARD or PROTO_MISMATCH)."""
+
+    def __init__(self, resets: int) -> None:
+        super().__init__(card_os(3))
+        self.resets = resets
+        self.reconnects = 0
+
+    def transmit(self, apdu: bytes) -> bytes:
+        if self.resets:
+            self.resets -= 1
+            raise CardResetError("SCardTransmit(r): SCARD_E_PROTO_MISMATCH")
+        return super().transmit(apdu)
+
+    def reconnect(self, reset: bool = False) -> None:
+        self.reconnects += 1
+        super().reconnect(reset)
+
+
+def test_a_reset_before_detection_reconnects_and_detects() -> None:
+    transport = _ResetBeforeDetection(resets=1)
+    session = CardSession(transport)
+    info = session.connect()
+    assert transport.reconnects == 1
+    assert info.generation == 3 and len(session.card_id) == 32
+
+
+def test_a_card_reset_again_after_the_reconnect_is_an_error() -> None:
+    transport = _ResetBeforeDetection(resets=2)
+    session = CardSession(transport)
+    with pytest.raises(CardResetError):
+        session.connect()
+    assert transport.reconnects == 1 and session._info is None
 
 
 def test_empty_reader_is_no_card() -> None:
