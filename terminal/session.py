@@ -191,15 +191,16 @@ class CardSession:
         try:
             try:
                 with self.transport.transaction():
-                    self._info = self._detect()
+                    info = self._detect()
             except CardResetError:
                 # Another application reset the card between our connect and
                 # detection: nothing of this session was on the card yet.
-                self._after_reset()
+                info = self._after_reset(expected=None)
         except SscardError:
             self._info = None
             raise
-        self._profile = load_profile(self._info.profile_name)
+        self._info = info
+        self._profile = load_profile(info.profile_name)
         self.presentation = None
         if self.gate is not None:
             self.presentation = self.gate.present(self)
@@ -340,12 +341,14 @@ class CardSession:
             try:
                 stack.enter_context(self.transport.transaction())
             except CardResetError:
-                self._after_reset()
+                self._after_reset(expected=self._info)
                 stack.enter_context(self.transport.transaction())
             yield
 
-    def _after_reset(self) -> None:
-        previous = self._info
+    def _after_reset(self, expected: CardInfo | None) -> CardInfo:
+        """Reconnect after a reset and detect the card; ``expected``: the card
+        the session had, to refuse another one."""
+        previous = expected
         self.transport.reconnect(reset=False)
         with self.transport.transaction():
             info = self._detect()
@@ -353,6 +356,7 @@ class CardSession:
             self._info = None
             raise CardRemovedError(f"{self.transport.reader}: another card is in the reader")
         self._info = info
+        return info
 
     def send(
         self,
