@@ -348,11 +348,10 @@ class CardSession:
     def _after_reset(self, expected: CardInfo | None) -> CardInfo:
         """Reconnect after a reset and detect the card; ``expected``: the card
         the session had, to refuse another one."""
-        previous = expected
         self.transport.reconnect(reset=False)
         with self.transport.transaction():
             info = self._detect()
-        if previous is not None and info.card_id != previous.card_id:
+        if expected is not None and info.card_id != expected.card_id:
             self._info = None
             raise CardRemovedError(f"{self.transport.reader}: another card is in the reader")
         self._info = info

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 from terminal_cards import FOREIGN_ATR, ForeignCard, card_os, inprocess_session, psam_source
 
@@ -86,7 +89,17 @@ class _ResetBeforeDetection(InProcessTransport):
 
     def reconnect(self, reset: bool = False) -> None:
         self.reconnects += 1
+        self.reset_at_transaction = False
         super().reconnect(reset)
+
+    reset_at_transaction = False
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self.reset_at_transaction:
+            raise CardResetError("SCardBeginTransaction(r): SCARD_W_RESET_CARD")
+        with super().transaction():
+            yield
 
 
 def test_a_reset_before_detection_reconnects_and_detects() -> None:
@@ -103,6 +116,23 @@ def test_a_card_reset_again_after_the_reconnect_is_an_error() -> None:
     with pytest.raises(CardResetError):
         session.connect()
     assert transport.reconnects == 1 and session._info is None
+
+
+@pytest.mark.parametrize(("holder", "same"), [(None, True), ("x_long_name", False)])
+def test_a_reset_between_flows_goes_on_only_with_the_same_card(holder: str | None, same: bool) -> None:
+    transport = _ResetBeforeDetection(resets=0)
+    session = CardSession(transport)
+    first = session.connect().card_id
+    transport.insert(card_os(3, holder=holder))
+    transport.reset_at_transaction = True
+    if same:
+        with session.transaction():
+            assert session.info.card_id == first
+    else:
+        with pytest.raises(CardRemovedError, match="another card"), session.transaction():
+            pass
+        assert session._info is None
+    assert transport.reconnects == 1
 
 
 def test_empty_reader_is_no_card() -> None:
