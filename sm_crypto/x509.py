@@ -119,8 +119,12 @@ class Sm2Certificate:
     def __init__(self, der: bytes) -> None:
         der = as_bytes(der, "der")
         try:
-            crypto_cert = _crypto_x509.load_der_x509_certificate(der)
             asn1_cert = _asn1_x509.Certificate.load(der, strict=True)
+            if asn1_cert["tbs_certificate"]["serial_number"].native <= 0:
+                # RFC 5280 4.1.2.2 (and TestCa issues none); checked before
+                # cryptography, which only warns about it today.
+                raise CertificateError("certificate serial number is not positive")
+            crypto_cert = _crypto_x509.load_der_x509_certificate(der)
             outer_alg = asn1_cert["signature_algorithm"]
             inner_alg = asn1_cert["tbs_certificate"]["signature"]
             spki_der = asn1_cert["tbs_certificate"]["subject_public_key_info"].dump()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 
 import pytest
 from asn1crypto import x509 as asn1_x509  # type: ignore[import-untyped]
@@ -286,6 +287,18 @@ def test_unknown_version_rejected(root: TestCa) -> None:
     assert der.count(marker) == 1
     with pytest.raises(CertificateError):
         Sm2Certificate(der.replace(marker, bytes.fromhex("a003020101")))
+
+
+@pytest.mark.parametrize("serial", [0, -5])
+def test_non_positive_serial_rejected(root: TestCa, serial: int) -> None:
+    # Found by the certificate fuzzer: cryptography only warns about it (for now).
+    cert = asn1_x509.Certificate.load(root.certificate.der)
+    cert["tbs_certificate"]["serial_number"] = serial
+    der = cert.dump(force=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(CertificateError, match="serial number is not positive"):
+            Sm2Certificate(der)
 
 
 def test_pem_errors() -> None:
